@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/harness: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/harness
+
+demo: $(BIN)/harness
+	$(BIN)/harness demo
+
+test: $(BIN)/harness
+	$(BIN)/ruff check harness tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 -q
+
+lint: $(BIN)/harness
+	$(BIN)/ruff check harness tests benchmarks
+	$(BIN)/mypy
+
+bench: $(BIN)/harness
+	$(BIN)/python benchmarks/locks.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,147 @@
+"""The ``harness`` command line: click commands only — parse, call core, print.
+
+Core modules are imported inside each command so that ``harness claim`` pays only for
+what it uses (start-up time is part of the claim benchmark). Every HarnessError becomes
+one line on stderr and its exit code, in ``main``; nothing else prints tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from harness.errors import ExitCode, HarnessError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common(func: F) -> F:
+    """--repo and --agent, taken by every command (DESIGN.md, command surface)."""
+    func = click.option("--agent", default=None, help="agent id (default: $HARNESS_AGENT, else host-pid)")(func)
+    func = click.option(
+        "--repo", default=".", type=click.Path(file_okay=False, path_type=Path), help="the clone to act in"
+    )(func)
+    return func
+
+
+def workspace(repo: Path, agent: str | None) -> Any:
+    from harness.workspace import open_workspace
+
+    return open_workspace(repo, agent)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="harness")
+def cli() -> None:
+    """Run a fleet of AI coding agents on one shared git repository."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--from", "source", type=click.Path(exists=True, path_type=Path), help="existing repo to start from")
+@click.option("--upstream", type=click.Path(path_type=Path), help="where the bare upstream goes")
+def init(path: Path, source: Path | None, upstream: Path | None) -> None:
+    """Create a work repo (clone + bare upstream) at PATH."""
+    from harness.initrepo import init_work_repo
+
+    result = init_work_repo(path, source, upstream)
+    click.echo(f"work repo: {result.clone}\nupstream:  {result.upstream}")
+    click.echo(f"next: cd {result.clone} && harness tasks add first-task --title 'Describe the first task'")
+
+
+@cli.command()
+@click.argument("task")
+@click.option("--role", default="", help="the claimer's role")
+@click.option("--note", default="", help="a line for the lock file and the commit")
+@click.option("--files", multiple=True, help="paths/globs this task will touch (repeatable)")
+@click.option("--lease", type=click.IntRange(min=1), default=None, help="lease seconds (default from harness.yaml)")
+@common
+def claim(task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None) -> None:
+    """Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."""
+    from harness.locks import claim as do_claim
+
+    result = do_claim(workspace(repo, agent), task, role=role, note=note, files=files, lease_seconds=lease)
+    if result.already_held:
+        click.echo(f"already held: {task} by {result.lock.agent} (nonce {result.lock.nonce[:12]})")
+    elif result.reclaimed_from:
+        click.echo(f"reclaimed {task} from {result.reclaimed_from} (generation {result.lock.generation}) at {result.commit}")
+    else:
+        click.echo(f"claimed {task} (nonce {result.lock.nonce[:12]}) at {result.commit}")
+
+
+@cli.command()
+@click.argument("task")
+@click.option("--done", "outcome", flag_value="done", help="mark the task done")
+@click.option("--abandon", "outcome", flag_value="abandoned", help="hand the lock back; park local commits")
+@click.option("--note", default="", help="a line for the release commit")
+@common
+def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | None) -> None:
+    """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
+    from harness.release import Outcome
+    from harness.release import release as do_release
+
+    result = do_release(workspace(repo, agent), task, Outcome(outcome or "released"), note)
+    extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
+    click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
+    if result.parked_ref:
+        click.echo(f"local commits parked on {result.parked_ref}")
+
+
+@cli.command()
+@common
+def heartbeat(repo: Path, agent: str | None) -> None:
+    """Refresh this agent's heartbeat ref on the upstream."""
+    from harness.locks import heartbeat as do_heartbeat
+
+    ws = workspace(repo, agent)
+    commit = do_heartbeat(ws)
+    click.echo(f"heartbeat {ws.agent} at {commit[:12]}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@common
+def status(as_json: bool, repo: Path, agent: str | None) -> None:
+    """Locks at the upstream tip: holder, age, heartbeat, stale."""
+    from harness.status import status as do_status
+    from harness.textfmt import status_lines
+
+    report = do_status(workspace(repo, agent))
+    if as_json:
+        emit_json(report.to_json())
+        return
+    for line in status_lines(report):
+        click.echo(line)
+
+
+from harness.cli_tasks import tasks  # noqa: E402  (registered after the shared helpers exist)
+
+cli.add_command(tasks)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; map every failure to one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    sys.exit(0)

@@ -1,0 +1,288 @@
+"""Every git operation harness performs goes through this module.
+
+One choke point, ``GitRepo.run``, starts git with a cleaned environment and turns a
+failure into a ``GitError`` naming the command, its exit code and its stderr. The hot
+paths (claim, release, heartbeat, status) shell out to the ``git`` binary directly:
+importing GitPython costs ~175 ms, more than a whole uncontended claim, so GitPython is
+imported lazily and only by the few slow paths that benefit from it (``init_repo``),
+and its ``GitCommandError`` is converted to the same ``GitError``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from harness.errors import GitError, HarnessError, UpstreamUnreachable
+
+ZERO_SHA = "0" * 40
+# Variables that point git at another repository or index (set, e.g., inside hooks) or
+# inject configuration; a child git must never inherit them by accident.
+_KEEP_GIT_VARS = frozenset(
+    {"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"}
+)
+_UNREACHABLE = re.compile(
+    r"does not appear to be a git repository|Could not read from remote|"
+    r"unable to access|Connection refused|Could not resolve host|"
+    r"not a git repository|No such file or directory|unable to connect",
+    re.IGNORECASE,
+)
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for child git processes: inherited, minus stray GIT_* state."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GIT_") or key in _KEEP_GIT_VARS
+    }
+    env.update(
+        {
+            "LC_ALL": "C",
+            "LANGUAGE": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_PAGER": "cat",
+            "GIT_EDITOR": "true",
+            "GIT_MERGE_AUTOEDIT": "no",
+        }
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def identity_env(agent: str) -> dict[str, str]:
+    """Author and committer of harness's own commits: the agent, traceably."""
+    email = f"{agent}@harness.invalid"
+    return {
+        "GIT_AUTHOR_NAME": agent,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": agent,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+
+
+class PushStatus(Enum):
+    OK = "ok"
+    REJECTED = "rejected"  # not a fast-forward: someone pushed first
+    REFUSED = "refused"  # a hook on the upstream declined it
+
+
+@dataclass(frozen=True)
+class PushResult:
+    status: PushStatus
+    remote_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str
+    sha: str
+
+
+class GitRepo:
+    """A working clone (or bare repository) at ``path`` whose ``origin`` is the upstream."""
+
+    def __init__(self, path: Path, env: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self._env = clean_env(env)
+
+    def run(
+        self,
+        *args: str,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``git args`` in this repository; raise GitError on failure when ``check``."""
+        full_env = {**self._env, **env} if env else self._env
+        try:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.path,
+                input=stdin,
+                capture_output=True,
+                env=full_env,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessError(f"`git {' '.join(args)}` timed out after {timeout} s") from exc
+        except FileNotFoundError as exc:
+            raise HarnessError(f"cannot run git in {self.path}: {exc.strerror}") from exc
+        if check and proc.returncode != 0:
+            raise GitError(list(args), proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc
+
+    def out(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        return self.run(*args, env=env).stdout.decode().strip()
+
+    # -- reading --------------------------------------------------------------
+
+    def rev_parse(self, rev: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def ls_tree(self, treeish: str) -> dict[str, TreeEntry]:
+        """Entries of one tree level; empty when the path does not exist."""
+        proc = self.run("ls-tree", "-z", treeish, check=False)
+        if proc.returncode != 0:
+            return {}
+        entries: dict[str, TreeEntry] = {}
+        for record in proc.stdout.split(b"\0"):
+            if not record:
+                continue
+            meta, name = record.decode().split("\t", 1)
+            mode, kind, sha = meta.split()
+            entries[name] = TreeEntry(mode, kind, sha)
+        return entries
+
+    def read_blobs(self, rev: str, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """Contents of several files at ``rev`` in one git process (None when absent)."""
+        wanted = list(dict.fromkeys(paths))
+        if not wanted:
+            return {}
+        query = "".join(f"{rev}:{p}\n" for p in wanted).encode()
+        data = self.run("cat-file", "--batch", stdin=query).stdout
+        result: dict[str, bytes | None] = {}
+        pos = 0
+        for path in wanted:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].decode().split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != "blob":
+                result[path] = None
+                if len(header) == 3:  # a tree or commit at that path: skip its body
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            result[path] = data[pos : pos + size]
+            pos += size + 1
+        return result
+
+    def commits_between(self, base: str, head: str) -> int:
+        return int(self.out("rev-list", "--count", f"{base}..{head}"))
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+
+    # -- writing objects ---------------------------------------------------------
+
+    def hash_blob(self, content: bytes) -> str:
+        return self.run("hash-object", "-w", "--stdin", stdin=content).stdout.decode().strip()
+
+    def tree_with_changes(self, base_tree: str | None, changes: Mapping[str, bytes | None]) -> str:
+        """A new tree: ``base_tree`` with files written (bytes) or deleted (None)."""
+        tree = self._edit_tree(base_tree, changes)
+        return tree if tree is not None else self._mktree({})
+
+    def _edit_tree(self, tree: str | None, changes: Mapping[str, bytes | None]) -> str | None:
+        entries = self.ls_tree(tree) if tree else {}
+        subdirs: dict[str, dict[str, bytes | None]] = {}
+        for path, content in changes.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                subdirs.setdefault(head, {})[rest] = content
+            elif content is None:
+                entries.pop(head, None)
+            else:
+                entries[head] = TreeEntry("100644", "blob", self.hash_blob(content))
+        for name, sub_changes in subdirs.items():
+            old = entries.get(name)
+            old_sha = old.sha if old is not None and old.kind == "tree" else None
+            new_sha = self._edit_tree(old_sha, sub_changes)
+            if new_sha is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = TreeEntry("040000", "tree", new_sha)
+        return self._mktree(entries) if entries else None
+
+    def _mktree(self, entries: Mapping[str, TreeEntry]) -> str:
+        listing = "".join(f"{e.mode} {e.kind} {e.sha}\t{n}\0" for n, e in entries.items())
+        return self.run("mktree", "-z", stdin=listing.encode()).stdout.decode().strip()
+
+    def commit_tree(self, tree: str, parents: Iterable[str], message: str, env: Mapping[str, str]) -> str:
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.run(*args, stdin=message.encode(), env=env).stdout.decode().strip()
+
+    def commit_changes(
+        self, parent: str | None, changes: Mapping[str, bytes | None], message: str, env: Mapping[str, str]
+    ) -> str:
+        """A commit on ``parent`` applying ``changes``, made without touching the worktree."""
+        base_tree = f"{parent}^{{tree}}" if parent else None
+        tree = self.tree_with_changes(base_tree, changes)
+        return self.commit_tree(tree, [parent] if parent else [], message, env)
+
+    # -- talking to the upstream -----------------------------------------------
+
+    def fetch(self, *refspecs: str) -> None:
+        proc = self.run("fetch", "--quiet", "--no-tags", "origin", *refspecs, check=False)
+        if proc.returncode != 0:
+            _raise_remote_failure(["fetch", "origin", *refspecs], proc)
+
+    def push(self, src: str, dst: str, force: bool = False, timeout: float | None = None) -> PushResult:
+        refspec = f"{'+' if force else ''}{src}:{dst}"
+        proc = self.run("push", "--porcelain", "origin", refspec, check=False, timeout=timeout)
+        if proc.returncode == 0:
+            return PushResult(PushStatus.OK)
+        text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+        remote = tuple(
+            line.removeprefix("remote: ").rstrip()
+            for line in text.splitlines()
+            if line.startswith("remote: ") and line.removeprefix("remote: ").strip()
+        )
+        if "[remote rejected]" in text or "hook declined" in text:
+            return PushResult(PushStatus.REFUSED, remote)
+        if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
+            return PushResult(PushStatus.REJECTED, remote)
+        if "failed to update ref" in text or "cannot lock ref" in text:
+            return PushResult(PushStatus.REJECTED, remote)
+        _raise_remote_failure(["push", "origin", refspec], proc)
+        raise AssertionError("unreachable")
+
+    def remote_ref(self, ref: str) -> str | None:
+        proc = self.run("ls-remote", "origin", ref, check=False)
+        if proc.returncode != 0:
+            _raise_remote_failure(["ls-remote", "origin", ref], proc)
+        for line in proc.stdout.decode().splitlines():
+            sha, name = line.split("\t", 1)
+            if name == ref:
+                return sha
+        return None
+
+    def ref_dates(self, prefix: str) -> dict[str, int]:
+        """Committer dates (unix seconds) of the refs under ``prefix``, by short name."""
+        text = self.out("for-each-ref", "--format=%(refname)\t%(committerdate:unix)", prefix)
+        dates: dict[str, int] = {}
+        for line in text.splitlines():
+            name, _, date = line.partition("\t")
+            if date.strip():
+                dates[name.removeprefix(prefix.rstrip("/") + "/")] = int(date)
+        return dates
+
+
+def _raise_remote_failure(argv: list[str], proc: subprocess.CompletedProcess[bytes]) -> None:
+    stderr = proc.stderr.decode(errors="replace")
+    if _UNREACHABLE.search(stderr):
+        error = GitError(argv, proc.returncode, stderr)
+        raise UpstreamUnreachable(f"upstream unreachable: {error}")
+    raise GitError(argv, proc.returncode, stderr)
+
+
+def init_bare(path: Path, initial_branch: str = "main") -> None:
+    """Create a bare repository (GitPython is fine here: init is not a hot path)."""
+    import git  # lazy: see module docstring
+
+    try:
+        git.Repo.init(path, bare=True, initial_branch=initial_branch, env=clean_env())
+    except git.GitCommandError as exc:
+        raise GitError([str(a) for a in exc.command], int(exc.status or 1), str(exc.stderr)) from exc

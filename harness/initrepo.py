@@ -1,0 +1,115 @@
+"""``harness init``: turn an empty directory or an existing repo into a work repo.
+
+The result is a clone at PATH whose ``origin`` is a bare upstream (by default
+``<PATH>-upstream.git`` beside it), holding harness.yaml, current_tasks/README.md,
+tasks/ and prompts/ on ``main``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import CONFIG_NAME
+from harness.errors import HarnessError
+from harness.gitops import GitRepo, identity_env, init_bare
+from harness.lockfile import LOCK_DIR
+from harness.resources import lock_readme_text, prompt_files
+from harness.tasks import TASK_DIR
+
+DEFAULT_CONFIG = """\
+# harness configuration: see docs/config.md in the harness repository.
+version: 1
+branch: main
+locks:
+  lease_seconds: 1800      # a holder silent this long (plus grace) may lose its lock
+  grace_seconds: 300
+  clock_skew_seconds: 120  # allowance for clocks that disagree between machines
+  heartbeat_seconds: 60
+"""
+GITIGNORE_LINE = "agent_logs/"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    clone: Path
+    upstream: Path
+    created_files: list[str]
+
+
+def init_work_repo(path: Path, source: Path | None = None, upstream: Path | None = None) -> InitResult:
+    path = path.resolve()
+    upstream = (upstream or path.with_name(path.name + "-upstream.git")).resolve()
+    if upstream.exists() and any(upstream.iterdir()):
+        raise HarnessError(f"{upstream}: already exists and is not empty; pass --upstream NEW_PATH")
+    existing = (path / ".git").exists()
+    if source is not None and path.exists() and any(path.iterdir()):
+        raise HarnessError(f"{path}: not empty; --from needs a new or empty directory")
+    if source is not None:
+        _bare_clone(source.resolve(), upstream)
+    else:
+        init_bare(upstream)
+    if existing:
+        _attach_existing(path, upstream)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        GitRepo(path.parent).run("clone", "--quiet", str(upstream), str(path))
+    repo = GitRepo(path)
+    _ensure_main_branch(repo)
+    created = _scaffold(path)
+    if created:
+        repo.run("add", "--", *created)
+        repo.run("commit", "--quiet", "-m", "harness init", env=identity_env("harness-init"))
+    repo.run("push", "--quiet", "origin", "HEAD:refs/heads/main")
+    repo.run("branch", "--quiet", "--set-upstream-to=origin/main", check=False)
+    return InitResult(path, upstream, created)
+
+
+def _bare_clone(source: Path, upstream: Path) -> None:
+    if not (source / ".git").exists() and not (source / "HEAD").exists():
+        raise HarnessError(f"{source}: not a git repository (--from needs one)")
+    GitRepo(source).run("clone", "--quiet", "--bare", str(source), str(upstream))
+
+
+def _attach_existing(path: Path, upstream: Path) -> None:
+    repo = GitRepo(path)
+    if repo.run("remote", "get-url", "origin", check=False).returncode == 0:
+        raise HarnessError(
+            f"{path}: already has an 'origin' remote; run `harness init NEW_DIR --from {path}` instead"
+        )
+    repo.run("remote", "add", "origin", str(upstream))
+
+
+def _ensure_main_branch(repo: GitRepo) -> None:
+    """A new clone starts on ``main``; an existing repo keeps its branch (pushed as main)."""
+    if repo.rev_parse("HEAD") is None:
+        repo.run("symbolic-ref", "HEAD", "refs/heads/main")
+
+
+def _scaffold(path: Path) -> list[str]:
+    """Write whatever of the layout is missing; return the paths created."""
+    created: list[str] = []
+
+    def write(rel: str, text: str) -> None:
+        target = path / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            created.append(rel)
+
+    write(CONFIG_NAME, DEFAULT_CONFIG)
+    write(f"{LOCK_DIR}/README.md", lock_readme_text())
+    write(f"{TASK_DIR}/README.md", "Task specs: one `<id>.yaml` per task. See `harness tasks add --help`.\n")
+    for name, source in prompt_files():
+        rel = f"prompts/{name}"
+        if not (path / rel).exists():
+            (path / "prompts").mkdir(exist_ok=True)
+            shutil.copyfile(source, path / rel)
+            created.append(rel)
+    gitignore = path / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if GITIGNORE_LINE not in lines:
+        gitignore.write_text("\n".join([*lines, GITIGNORE_LINE]) + "\n", encoding="utf-8")
+        created.append(".gitignore")
+    return created

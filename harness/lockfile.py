@@ -1,0 +1,146 @@
+"""The lock file format: ``current_tasks/<task>.lock``, a small YAML mapping.
+
+Also recognises what other tools (or people) left in ``current_tasks/``: free-form text
+files, other extensions. Those are *foreign* entries: reported, never ignored or deleted.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError, UsageError
+
+LOCK_DIR = "current_tasks"
+LOCK_SUFFIX = ".lock"
+TASK_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+TASK_ID_MAX = 100
+_FIELDS = ("task", "agent", "role", "host", "nonce", "generation", "claimed_at", "lease_seconds", "note", "files")
+
+
+def validate_task_id(task: str) -> str:
+    if len(task) > TASK_ID_MAX:
+        raise UsageError(f"task id is {len(task)} characters; use at most {TASK_ID_MAX} of [a-z0-9._-]")
+    if not TASK_ID.match(task):
+        raise UsageError(
+            f"invalid task id {task!r}: use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return task
+
+
+def lock_path(task: str) -> str:
+    return f"{LOCK_DIR}/{task}{LOCK_SUFFIX}"
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def utc_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Lock:
+    task: str
+    agent: str
+    role: str
+    host: str
+    nonce: str
+    generation: int
+    claimed_at: float  # unix seconds, by the holder's clock
+    lease_seconds: int
+    note: str = ""
+    files: tuple[str, ...] = ()
+
+    def to_yaml(self) -> bytes:
+        data: dict[str, Any] = {
+            "task": self.task,
+            "agent": self.agent,
+            "role": self.role,
+            "host": self.host,
+            "nonce": self.nonce,
+            "generation": self.generation,
+            "claimed_at": utc_iso(self.claimed_at),
+            "lease_seconds": self.lease_seconds,
+            "note": self.note,
+            "files": list(self.files),
+        }
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+
+
+def parse_lock(path: str, content: bytes) -> Lock:
+    """Parse a ``.lock`` file; ConfigError naming the file and the fix when malformed."""
+    fix = "fix it or remove it in a commit (`git rm` it and push) if its holder is gone"
+    try:
+        data = yaml.safe_load(content.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid lock file (not YAML: {str(exc).splitlines()[0]}); {fix}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a valid lock file (expected a YAML mapping); {fix}")
+    missing = [key for key in ("task", "agent", "nonce") if not data.get(key)]
+    if missing:
+        raise ConfigError(f"{path}: not a valid lock file (missing {', '.join(missing)}); {fix}")
+    try:
+        return Lock(
+            task=str(data["task"]),
+            agent=str(data["agent"]),
+            role=str(data.get("role") or ""),
+            host=str(data.get("host") or ""),
+            nonce=str(data["nonce"]),
+            generation=int(data.get("generation", 1)),
+            claimed_at=_parse_time(data.get("claimed_at")),
+            lease_seconds=int(data.get("lease_seconds", 0)),
+            note=str(data.get("note") or ""),
+            files=tuple(str(f) for f in data.get("files") or ()),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a valid lock file ({exc}); {fix}") from exc
+
+
+def _parse_time(value: object) -> float:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    raise ValueError(f"claimed_at must be an ISO-8601 time, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One file in ``current_tasks/`` at the upstream tip, whatever wrote it."""
+
+    path: str
+    task: str
+    lock: Lock | None  # None: foreign (not written by harness) or malformed
+    problem: str = ""  # why it is not a harness lock
+    first_line: str = ""
+
+    @property
+    def foreign(self) -> bool:
+        return self.lock is None
+
+
+def task_of_entry(name: str) -> str:
+    """The task a file in current_tasks/ stands for: its name without the last extension."""
+    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+
+
+def read_entry(name: str, content: bytes) -> LockEntry:
+    path = f"{LOCK_DIR}/{name}"
+    task = task_of_entry(name)
+    text = content.decode("utf-8", errors="replace")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
+    if not name.endswith(LOCK_SUFFIX):
+        return LockEntry(path, task, None, "foreign: not a .lock file", first)
+    try:
+        return LockEntry(path, task, parse_lock(path, content), "", first)
+    except ConfigError as exc:
+        return LockEntry(path, task, None, str(exc), first)

@@ -1,0 +1,196 @@
+"""The lock protocol: claim, release, heartbeat, reclaim of stale locks, and status.
+
+See DESIGN.md ("The lock protocol") and current_tasks/README.md. In short: a claim is a
+commit adding ``current_tasks/<task>.lock`` (with a fresh nonce) pushed to upstream ``main``
+without force; exactly one racer's push lands, the others re-fetch, see the lock and exit 3.
+The nonce is then confirmed at the upstream tip; a claim whose push was interrupted is
+reconciled by the nonce. A release must find our nonce at the tip, otherwise we were
+fenced: nothing is deleted and our commits are parked on an orphan ref.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from harness import records
+from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable
+from harness.heartbeats import fetch_heartbeats, liveness, push_heartbeat
+from harness.lockfile import Lock, LockEntry, lock_path, new_nonce, utc_iso, validate_task_id
+from harness.publish import REMOTE_MAIN, Change, fetch_main, publish
+from harness.snapshot import Snapshot, read_snapshot
+from harness.tasks import unclaimable_reason
+from harness.workspace import Workspace
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    task: str
+    lock: Lock
+    commit: str | None  # None when we already held it
+    reclaimed_from: str | None = None  # agent whose stale lock we took over
+    already_held: bool = False
+
+
+def claim(
+    ws: Workspace,
+    task: str,
+    role: str = "",
+    note: str = "",
+    files: Sequence[str] = (),
+    lease_seconds: int | None = None,
+    clock: Clock = time.time,
+) -> ClaimResult:
+    """Claim ``task`` for ``ws.agent``; LockHeld (3) / NotClaimable (4) when we cannot."""
+    validate_task_id(task)
+    nonce = new_nonce()
+    outcome: dict[str, ClaimResult] = {}
+
+    def decide(tip: str | None) -> Change | None:
+        snap = read_snapshot(ws.repo, tip, with_paths=bool(files) or _spec_has_files(ws, tip, task))
+        reconcile(ws, snap)
+        if task in snap.spec_problems:
+            raise ConfigError(snap.spec_problems[task])
+        entry = snap.entries.get(task)
+        previous = _stale_lock_or_raise(ws, entry, clock) if entry else None
+        if entry and previous is None:  # we hold it already
+            assert entry.lock is not None
+            outcome["result"] = ClaimResult(task, entry.lock, None, already_held=True)
+            return None
+        reason = unclaimable_reason(snap.board(), task, files)
+        if reason:
+            raise NotClaimable(reason)
+        spec = snap.specs.get(task)
+        lock = Lock(
+            task=task,
+            agent=ws.agent,
+            role=role or (spec.role if spec and spec.role else ""),
+            host=socket.gethostname(),
+            nonce=nonce,
+            generation=previous.generation + 1 if previous else 1,
+            claimed_at=clock(),
+            lease_seconds=lease_seconds or ws.config.locks.lease_seconds,
+            note=note,
+            files=tuple(files) or (spec.files if spec else ()),
+        )
+        records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, nonce, records.PENDING))
+        reclaimed = previous.agent if previous else None
+        outcome["result"] = ClaimResult(task, lock, None, reclaimed_from=reclaimed)
+        return Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, note, previous))
+
+    try:
+        published = publish(ws.repo, ws.agent, decide, ws.config.branch)
+    except (LockHeld, NotClaimable, ConfigError):
+        _drop_if_pending(ws, task, nonce)
+        raise
+    result = outcome["result"]
+    if published is None:
+        return result
+    _confirm_nonce(ws, task, nonce, published.commit)
+    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, nonce, records.HELD))
+    return ClaimResult(task, result.lock, published.commit, result.reclaimed_from)
+
+
+def _spec_has_files(ws: Workspace, tip: str | None, task: str) -> bool:
+    if tip is None:
+        return False
+    blob = ws.repo.read_blobs(tip, [f"tasks/{task}.yaml"]).get(f"tasks/{task}.yaml")
+    return blob is not None and b"files:" in blob and b"files: []" not in blob
+
+
+def _claim_message(lock: Lock, note: str, previous: Lock | None) -> str:
+    body = f"{note}\n\n" if note else ""
+    trailers = f"Harness-Agent: {lock.agent}\nHarness-Nonce: {lock.nonce}\n"
+    if previous is not None:
+        trailers += f"Harness-Reclaims: {previous.nonce}\n"
+    verb = "reclaim" if previous else "claim"
+    return f"{verb}: {lock.task}\n\n{body}{trailers}"
+
+
+def _stale_lock_or_raise(ws: Workspace, entry: LockEntry, clock: Clock) -> Lock | None:
+    """The stale lock we may take over; None if it is already ours; LockHeld otherwise."""
+    if entry.lock is None:
+        if entry.path.endswith(".lock"):
+            raise ConfigError(entry.problem)
+        raise LockHeld(
+            f"{entry.task} is held by {entry.path}, a lock harness did not write "
+            f"({entry.first_line!r}); if nobody holds it, delete that file in a commit"
+        )
+    lock = entry.lock
+    record = records.read_record(ws.state_dir, entry.task)
+    if lock.agent == ws.agent and (record is None or record.nonce == lock.nonce):
+        # Ours: this clone claimed it, or a restarted incarnation of the same agent did.
+        records.write_record(ws.state_dir, records.ClaimRecord(entry.task, ws.agent, lock.nonce, records.HELD))
+        return None
+    state = liveness(lock, fetch_heartbeats(ws.repo), ws.config.locks, clock())
+    if not state.stale:
+        raise LockHeld(
+            f"{entry.task} is held by {lock.agent} (claimed {utc_iso(lock.claimed_at)}, "
+            f"last alive {int(state.age)} s ago, stale after {int(state.stale_after)} s)"
+        )
+    return lock
+
+
+def _confirm_nonce(ws: Workspace, task: str, nonce: str, commit: str) -> None:
+    """Invariant 2: after the push, find our nonce at the upstream tip."""
+    tip = ws.repo.remote_ref(f"refs/heads/{ws.config.branch}")
+    if tip != commit:
+        tip = fetch_main(ws.repo, ws.config.branch)
+        entry = read_snapshot(ws.repo, tip).entries.get(task)
+        if entry is None or entry.lock is None or entry.lock.nonce != nonce:
+            records.drop_record(ws.state_dir, task)
+            holder = entry.lock.agent if entry and entry.lock else "nobody"
+            raise LockHeld(f"{task}: our claim landed but the tip no longer carries it (now held by {holder})")
+
+
+def _drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
+    record = records.read_record(ws.state_dir, task)
+    if record is not None and record.nonce == nonce and record.state == records.PENDING:
+        records.drop_record(ws.state_dir, task)
+
+
+def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
+    """Settle this clone's claim records against the tip, by nonce. Returns what changed."""
+    notes = []
+    for record in records.all_records(ws.state_dir):
+        entry = snap.entries.get(record.task)
+        ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
+        if ours and record.state == records.PENDING:
+            records.write_record(ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.HELD))
+            notes.append(f"reconciled: the interrupted claim of {record.task} landed; you hold it")
+        elif not ours:
+            records.drop_record(ws.state_dir, record.task)
+            if record.state == records.PENDING:
+                notes.append(f"reconciled: the interrupted claim of {record.task} did not land")
+    return notes
+
+
+def heartbeat(ws: Workspace, clock: Clock = time.time) -> str:
+    return push_heartbeat(ws.repo, ws.agent, clock())
+
+
+def holder_check(ws: Workspace, snap: Snapshot, task: str) -> Lock:
+    """The lock at the tip, if it is ours; otherwise Fenced (exit 5) with the reason."""
+    entry = snap.entries.get(task)
+    record = records.read_record(ws.state_dir, task)
+    if entry is None or entry.lock is None:
+        raise Fenced(f"{task} is not locked at the upstream tip; there is nothing of yours to release")
+    lock = entry.lock
+    if record is not None and record.nonce != lock.nonce:
+        raise Fenced(
+            f"{task} was reclaimed by {lock.agent} (generation {lock.generation}); your lock is gone"
+        )
+    if record is None and lock.agent != ws.agent:
+        raise Fenced(f"{task} is held by {lock.agent}, not by {ws.agent}")
+    return lock
+
+
+def refresh_tip(ws: Workspace) -> str | None:
+    return fetch_main(ws.repo, ws.config.branch)
+
+
+__all__ = ["ClaimResult", "claim", "heartbeat", "holder_check", "reconcile", "refresh_tip", "REMOTE_MAIN"]

@@ -1,0 +1,79 @@
+"""Optimistic publication of a small change to upstream ``main``.
+
+The pattern under every claim, lock-only release and task-spec edit: fetch the tip,
+decide the change from what the tip holds, commit it on the tip without touching the
+worktree, push (never force). A rejected push means someone else won the race for the
+tip: fetch again and decide again, under the ``push_race`` policy. The decision
+callback can raise (LockHeld, NotClaimable, …) to stop, which is how a racer learns it lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from harness import retry
+from harness.errors import GateRefused
+from harness.gitops import GitRepo, PushStatus, identity_env
+
+REMOTE_MAIN = "refs/remotes/origin/main"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Files to write (bytes) or delete (None), and the commit message."""
+
+    files: Mapping[str, bytes | None]
+    message: str
+
+
+@dataclass(frozen=True)
+class Published:
+    commit: str  # our commit, now reachable from upstream main
+    parent: str | None
+
+
+def fetch_main(repo: GitRepo, branch: str = "main") -> str | None:
+    """Fetch upstream ``branch`` into origin/main (under the network policy); its sha."""
+    for attempt in retry.upstream_network():
+        with attempt:
+            repo.fetch(f"+refs/heads/{branch}:{REMOTE_MAIN}")
+    return repo.rev_parse(REMOTE_MAIN)
+
+
+def push_with_network_retry(repo: GitRepo, src: str, dst: str, force: bool = False) -> PushStatus:
+    for attempt in retry.upstream_network():
+        with attempt:
+            result = repo.push(src, dst, force=force)
+    if result.status is PushStatus.REFUSED:
+        detail = "; ".join(result.remote_lines[-8:]) or "no reason given"
+        raise GateRefused(f"upstream refused the push to {dst}: {detail}")
+    return result.status
+
+
+def publish(
+    repo: GitRepo,
+    agent: str,
+    decide: Callable[[str | None], Change | None],
+    branch: str = "main",
+    deadline: float = retry.PUSH_RACE_DEADLINE_SECONDS,
+) -> Published | None:
+    """Apply ``decide(tip)``'s change on top of upstream ``branch``; None if no change.
+
+    Retries on lost push races until ``deadline``; exceptions from ``decide`` propagate.
+    """
+    env = identity_env(agent)
+    for attempt in retry.push_race(deadline):
+        with attempt:
+            tip = fetch_main(repo, branch)
+            change = decide(tip)
+            if change is None:
+                return None
+            commit = repo.commit_changes(tip, change.files, change.message, env)
+            status = push_with_network_retry(repo, commit, f"refs/heads/{branch}")
+            if status is PushStatus.REJECTED:
+                raise retry.PushRaceLost(f"push of {commit[:12]} to {branch} lost a race")
+            # Our commit is now the tip; record it locally so reads need no second fetch.
+            repo.run("update-ref", REMOTE_MAIN, commit)
+            return Published(commit, tip)
+    raise AssertionError("push_race policy always reraises")

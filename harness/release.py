@@ -1,0 +1,139 @@
+"""Releasing a lock: the lock's deletion rides with the session's work in one push.
+
+Outcomes: ``done`` (a spec'd task is marked done in the same commit), ``released`` (the
+lock is handed back, the work pushed) and ``abandoned`` (the lock is handed back; local
+commits are not pushed to main but parked on ``refs/harness/parked/<agent>/<task>``).
+Fencing (invariant 3): if the tip no longer carries our nonce, nothing is deleted and any
+local commits are kept on ``refs/harness/orphans/<agent>/<task>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from harness import records, retry
+from harness.errors import Fenced, HarnessError
+from harness.gitops import PushStatus, identity_env
+from harness.lockfile import lock_path
+from harness.locks import holder_check, reconcile
+from harness.publish import REMOTE_MAIN, Change, fetch_main, publish, push_with_network_retry
+from harness.snapshot import Snapshot, read_snapshot
+from harness.tasks import spec_path
+from harness.workspace import Workspace
+
+
+class Outcome(Enum):
+    DONE = "done"
+    RELEASED = "released"
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    task: str
+    outcome: Outcome
+    commit: str
+    work_commits: int  # commits of the session's work that landed with the release
+    parked_ref: str | None = None
+
+
+def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note: str = "") -> ReleaseResult:
+    tip = fetch_main(ws.repo, ws.config.branch)
+    snap = read_snapshot(ws.repo, tip)
+    reconcile(ws, snap)
+    try:
+        holder_check(ws, snap, task)
+    except Fenced as exc:
+        parked = park_local_work(ws, f"refs/harness/orphans/{ws.agent}/{task}")
+        if parked:
+            raise Fenced(f"{exc}; your {parked[1]} commit(s) are kept on {parked[0]}") from exc
+        raise
+    work = _local_work_count(ws)
+    parked_ref = None
+    if outcome is Outcome.ABANDONED and work:
+        parked_ref, _ = park_local_work(ws, f"refs/harness/parked/{ws.agent}/{task}") or (None, 0)
+    if work and outcome is not Outcome.ABANDONED:
+        commit = _release_with_work(ws, task, outcome, note)
+    else:
+        published = publish(ws.repo, ws.agent, lambda t: _release_change(ws, task, outcome, note, t), ws.config.branch)
+        assert published is not None
+        commit = published.commit
+        work = 0
+    records.drop_record(ws.state_dir, task)
+    return ReleaseResult(task, outcome, commit, work, parked_ref)
+
+
+def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, tip: str | None) -> Change:
+    snap = read_snapshot(ws.repo, tip)
+    lock = holder_check(ws, snap, task)
+    files: dict[str, bytes | None] = {lock_path(task): None}
+    spec = snap.specs.get(task)
+    if outcome is Outcome.DONE and spec is not None:
+        files[spec_path(task)] = spec.marked_done(ws.agent).to_yaml()
+    body = f"{note}\n\n" if note else ""
+    message = (
+        f"release: {task} ({outcome.value})\n\n{body}"
+        f"Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
+    )
+    return Change(files, message)
+
+
+def _local_work_count(ws: Workspace) -> int:
+    head = ws.repo.rev_parse("HEAD")
+    if head is None:
+        return 0
+    if ws.repo.rev_parse(REMOTE_MAIN) is None:
+        return int(ws.repo.out("rev-list", "--count", "HEAD"))
+    return ws.repo.commits_between(REMOTE_MAIN, "HEAD")
+
+
+def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) -> str:
+    """Rebase the local commits on the tip, add the release commit, push both at once."""
+    env = identity_env(ws.agent)
+    for attempt in retry.push_race():
+        with attempt:
+            tip = fetch_main(ws.repo, ws.config.branch)
+            snap = read_snapshot(ws.repo, tip)
+            _fenced_check_parking(ws, snap, task)
+            _rebase_onto(ws, REMOTE_MAIN)
+            change = _release_change(ws, task, outcome, note, tip)
+            commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
+            status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
+            if status is PushStatus.REJECTED:
+                raise retry.PushRaceLost("release push lost a race")
+            ws.repo.run("update-ref", REMOTE_MAIN, commit)
+            # Move the local branch onto the release commit (it only deletes the lock file).
+            ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
+            return commit
+    raise AssertionError("push_race policy always reraises")
+
+
+def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
+    try:
+        holder_check(ws, snap, task)
+    except Fenced as exc:
+        parked = park_local_work(ws, f"refs/harness/orphans/{ws.agent}/{task}")
+        where = f"; your {parked[1]} commit(s) are kept on {parked[0]}" if parked else ""
+        raise Fenced(f"{exc}{where}") from exc
+
+
+def _rebase_onto(ws: Workspace, upstream: str) -> None:
+    proc = ws.repo.run("rebase", "--quiet", "--autostash", upstream, check=False)
+    if proc.returncode != 0:
+        conflicted = ws.repo.out("diff", "--name-only", "--diff-filter=U").split()
+        ws.repo.run("rebase", "--abort", check=False)
+        files = ", ".join(conflicted[:5]) or "(see git status)"
+        raise HarnessError(
+            f"your commits conflict with upstream main in {files}; nothing was pushed and your "
+            f"commits are unchanged: resolve (git pull --rebase) and run the release again"
+        )
+
+
+def park_local_work(ws: Workspace, ref: str) -> tuple[str, int] | None:
+    """Push local commits that upstream main lacks to a side ref; (ref, count) or None."""
+    count = _local_work_count(ws)
+    if not count:
+        return None
+    push_with_network_retry(ws.repo, "HEAD", ref, force=True)
+    return ref, count

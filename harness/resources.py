@@ -1,0 +1,38 @@
+"""Files harness ships: role prompts and the lock-format README copied into work repos.
+
+In a source checkout they live at the repository's top level (``prompts/``,
+``current_tasks/README.md``); in an installed wheel they are packaged under
+``harness/_data`` (see pyproject.toml's force-include).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+_CANDIDATES = (_PACKAGE / "_data", _PACKAGE.parent)
+
+
+def _find(relative: str) -> Path | None:
+    for base in _CANDIDATES:
+        if (base / relative).exists():
+            return base / relative
+    return None
+
+
+def prompt_dir() -> Path | None:
+    return _find("prompts")
+
+
+def prompt_files() -> list[tuple[str, Path]]:
+    folder = prompt_dir()
+    if folder is None:
+        return []
+    return [(p.name, p) for p in sorted(folder.glob("*.md"))]
+
+
+def lock_readme_text() -> str:
+    path = _find("current_tasks/README.md")
+    if path is None:
+        return "Lock files: see the harness documentation.\n"
+    return path.read_text(encoding="utf-8")

@@ -1,0 +1,98 @@
+"""Hermetic git for every test: a private HOME and global config, no system config, no
+stray GIT_* variables; plus a work repo with a bare upstream and helpers to clone it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.initrepo import init_work_repo
+from harness.workspace import Workspace, open_workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("home")
+    config = home / ".gitconfig"
+    config.write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+        "[protocol \"file\"]\n\tallow = always\n"
+    )
+    for key in list(os.environ):
+        if key.startswith(("GIT_", "HARNESS_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    yield home
+
+
+@dataclass
+class WorkRepo:
+    """A work repo made by `harness init`: its upstream, and a factory for agent clones."""
+
+    base: Path
+    upstream: Path
+    first_clone: Path
+
+    def clone(self, name: str) -> Path:
+        target = self.base / "clones" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        git(self.base, "clone", "--quiet", str(self.upstream), str(target))
+        return target
+
+    def workspace(self, name: str, agent: str | None = None) -> Workspace:
+        path = self.base / "clones" / name
+        if not path.exists():
+            self.clone(name)
+        return open_workspace(path, agent or name)
+
+    def upstream_file(self, path: str) -> str | None:
+        proc = subprocess.run(
+            ["git", "show", f"main:{path}"], cwd=self.upstream, capture_output=True, text=True, check=False
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    def upstream_git(self, *args: str) -> str:
+        return git(self.upstream, *args)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def commit_file(clone: Path, path: str, text: str, message: str) -> str:
+    target = clone / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    git(clone, "add", path)
+    git(clone, "commit", "--quiet", "-m", message)
+    return git(clone, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> WorkRepo:
+    result = init_work_repo(tmp_path / "work")
+    return WorkRepo(tmp_path, result.upstream, result.clone)
+
+
+def run_harness(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a child process, as a user or script would."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
