@@ -65,7 +65,9 @@ def init(path: Path, source: Path | None, upstream: Path | None) -> None:
 @click.option("--files", multiple=True, help="paths/globs this task will touch (repeatable)")
 @click.option("--lease", type=click.IntRange(min=1), default=None, help="lease seconds (default from harness.yaml)")
 @common
-def claim(task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None) -> None:
+def claim(
+    task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None
+) -> None:
     """Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."""
     from harness.locks import claim as do_claim
 
@@ -73,7 +75,9 @@ def claim(task: str, role: str, note: str, files: tuple[str, ...], lease: int | 
     if result.already_held:
         click.echo(f"already held: {task} by {result.lock.agent} (nonce {result.lock.nonce[:12]})")
     elif result.reclaimed_from:
-        click.echo(f"reclaimed {task} from {result.reclaimed_from} (generation {result.lock.generation}) at {result.commit}")
+        click.echo(
+            f"reclaimed {task} from {result.reclaimed_from} (generation {result.lock.generation}) at {result.commit}"
+        )
     else:
         click.echo(f"claimed {task} (nonce {result.lock.nonce[:12]}) at {result.commit}")
 

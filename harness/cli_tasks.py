@@ -25,8 +25,17 @@ def tasks() -> None:
 @click.option("--priority", type=int, default=0, help="higher runs first")
 @click.option("--role", default=None, help="only agents of this role take it")
 @common
-def add(task: str, title: str, body: str, depends_on: tuple[str, ...], files: tuple[str, ...],
-        priority: int, role: str | None, repo: Path, agent: str | None) -> None:
+def add(
+    task: str,
+    title: str,
+    body: str,
+    depends_on: tuple[str, ...],
+    files: tuple[str, ...],
+    priority: int,
+    role: str | None,
+    repo: Path,
+    agent: str | None,
+) -> None:
     """Add a task spec to upstream main."""
     from harness.taskops import add_task
     from harness.tasks import TaskSpec

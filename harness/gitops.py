@@ -23,9 +23,7 @@ from harness.errors import GitError, HarnessError, UpstreamUnreachable
 ZERO_SHA = "0" * 40
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
 # inject configuration; a child git must never inherit them by accident.
-_KEEP_GIT_VARS = frozenset(
-    {"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"}
-)
+_KEEP_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"})
 _UNREACHABLE = re.compile(
     r"does not appear to be a git repository|Could not read from remote|"
     r"unable to access|Connection refused|Could not resolve host|"
@@ -36,11 +34,7 @@ _UNREACHABLE = re.compile(
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for child git processes: inherited, minus stray GIT_* state."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GIT_") or key in _KEEP_GIT_VARS
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_") or key in _KEEP_GIT_VARS}
     env.update(
         {
             "LC_ALL": "C",
@@ -285,4 +279,5 @@ def init_bare(path: Path, initial_branch: str = "main") -> None:
     try:
         git.Repo.init(path, bare=True, initial_branch=initial_branch, env=clean_env())
     except git.GitCommandError as exc:
-        raise GitError([str(a) for a in exc.command], int(exc.status or 1), str(exc.stderr)) from exc
+        status = exc.status if isinstance(exc.status, int) else 1
+        raise GitError([str(a) for a in exc.command], status, str(exc.stderr)) from exc

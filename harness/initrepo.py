@@ -75,9 +75,7 @@ def _bare_clone(source: Path, upstream: Path) -> None:
 def _attach_existing(path: Path, upstream: Path) -> None:
     repo = GitRepo(path)
     if repo.run("remote", "get-url", "origin", check=False).returncode == 0:
-        raise HarnessError(
-            f"{path}: already has an 'origin' remote; run `harness init NEW_DIR --from {path}` instead"
-        )
+        raise HarnessError(f"{path}: already has an 'origin' remote; run `harness init NEW_DIR --from {path}` instead")
     repo.run("remote", "add", "origin", str(upstream))
 
 

@@ -160,7 +160,9 @@ def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
         entry = snap.entries.get(record.task)
         ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
         if ours and record.state == records.PENDING:
-            records.write_record(ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.HELD))
+            records.write_record(
+                ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.HELD)
+            )
             notes.append(f"reconciled: the interrupted claim of {record.task} landed; you hold it")
         elif not ours:
             records.drop_record(ws.state_dir, record.task)
@@ -181,9 +183,7 @@ def holder_check(ws: Workspace, snap: Snapshot, task: str) -> Lock:
         raise Fenced(f"{task} is not locked at the upstream tip; there is nothing of yours to release")
     lock = entry.lock
     if record is not None and record.nonce != lock.nonce:
-        raise Fenced(
-            f"{task} was reclaimed by {lock.agent} (generation {lock.generation}); your lock is gone"
-        )
+        raise Fenced(f"{task} was reclaimed by {lock.agent} (generation {lock.generation}); your lock is gone")
     if record is None and lock.agent != ws.agent:
         raise Fenced(f"{task} is held by {lock.agent}, not by {ws.agent}")
     return lock
@@ -193,4 +193,4 @@ def refresh_tip(ws: Workspace) -> str | None:
     return fetch_main(ws.repo, ws.config.branch)
 
 
-__all__ = ["ClaimResult", "claim", "heartbeat", "holder_check", "reconcile", "refresh_tip", "REMOTE_MAIN"]
+__all__ = ["REMOTE_MAIN", "ClaimResult", "claim", "heartbeat", "holder_check", "reconcile", "refresh_tip"]

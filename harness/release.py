@@ -72,10 +72,7 @@ def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, tip: 
     if outcome is Outcome.DONE and spec is not None:
         files[spec_path(task)] = spec.marked_done(ws.agent).to_yaml()
     body = f"{note}\n\n" if note else ""
-    message = (
-        f"release: {task} ({outcome.value})\n\n{body}"
-        f"Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
-    )
+    message = f"release: {task} ({outcome.value})\n\n{body}Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
     return Change(files, message)
 
 

@@ -34,7 +34,9 @@ def read_snapshot(repo: GitRepo, tip: str | None, with_paths: bool = False) -> S
     if tip is None:
         return Snapshot(None, {}, {})
     lock_names = [n for n, e in repo.ls_tree(f"{tip}:{LOCK_DIR}").items() if e.kind == "blob" and n != README]
-    spec_names = [n for n, e in repo.ls_tree(f"{tip}:{TASK_DIR}").items() if e.kind == "blob" and n.endswith(SPEC_SUFFIX)]
+    spec_names = [
+        n for n, e in repo.ls_tree(f"{tip}:{TASK_DIR}").items() if e.kind == "blob" and n.endswith(SPEC_SUFFIX)
+    ]
     blobs = repo.read_blobs(tip, [f"{LOCK_DIR}/{n}" for n in lock_names] + [f"{TASK_DIR}/{n}" for n in spec_names])
     entries: dict[str, LockEntry] = {}
     for name in sorted(lock_names):

@@ -48,12 +48,26 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
     for task, entry in sorted(snap.entries.items()):
         if entry.lock is None:
             kind = "malformed" if entry.path.endswith(".lock") else "foreign"
-            rows.append(StatusRow(task, entry.path, None, None, None, None, None, False, kind, entry.problem, entry.first_line))
+            rows.append(
+                StatusRow(task, entry.path, None, None, None, None, None, False, kind, entry.problem, entry.first_line)
+            )
             continue
         lock = entry.lock
         live = liveness(lock, beats, ws.config.locks, now)
         beat_age = now - live.heartbeat if live.heartbeat is not None else None
         rows.append(
-            StatusRow(task, entry.path, lock.agent, lock.role, lock.generation, now - lock.claimed_at, beat_age, live.stale, "lock", "", lock.note)
+            StatusRow(
+                task,
+                entry.path,
+                lock.agent,
+                lock.role,
+                lock.generation,
+                now - lock.claimed_at,
+                beat_age,
+                live.stale,
+                "lock",
+                "",
+                lock.note,
+            )
         )
     return StatusReport(tip, rows, notes)

@@ -209,7 +209,8 @@ def unclaimable_reason(board: Board, task: str, files: Sequence[str] = ()) -> st
                 continue
             clash = files_clash(wanted, lock.files, board.existing_paths)
             if clash:
-                return f"task {task} touches {', '.join(sorted(clash)[:3])}, which {other} (held by {lock.agent}) also touches"
+                paths = ", ".join(sorted(clash)[:3])
+                return f"task {task} touches {paths}, which {other} (held by {lock.agent}) also touches"
     return None
 
 

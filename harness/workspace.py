@@ -22,9 +22,7 @@ def default_agent() -> str:
 def validate_agent_id(agent: str) -> str:
     allowed = all(ch.isalnum() or ch in "._-" for ch in agent)
     if not agent or len(agent) > AGENT_ID_MAX or not allowed or agent[0] in ".-":
-        raise UsageError(
-            f"invalid agent id {agent!r}: use letters, digits, '.', '_' or '-' (at most {AGENT_ID_MAX})"
-        )
+        raise UsageError(f"invalid agent id {agent!r}: use letters, digits, '.', '_' or '-' (at most {AGENT_ID_MAX})")
     return agent
 
 

@@ -25,7 +25,7 @@ def hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     config.write_text(
         "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
-        "[protocol \"file\"]\n\tallow = always\n"
+        '[protocol "file"]\n\tallow = always\n'
     )
     for key in list(os.environ):
         if key.startswith(("GIT_", "HARNESS_")):
@@ -85,7 +85,9 @@ def work(tmp_path: Path) -> WorkRepo:
     return WorkRepo(tmp_path, result.upstream, result.clone)
 
 
-def run_harness(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_harness(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process, as a user or script would."""
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],

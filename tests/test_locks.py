@@ -138,7 +138,7 @@ def test_foreign_lock_is_held_shown_and_never_deleted(work: WorkRepo) -> None:
     clone = work.first_clone
     commit_file(clone, "current_tasks/lexer.txt", "Claude is on the lexer, back soon\n", "lock lexer")
     git(clone, "push", "--quiet", "origin", "HEAD:main")
-    with pytest.raises(LockHeld, match="lexer.txt"):
+    with pytest.raises(LockHeld, match=r"lexer\.txt"):
         claim(work.workspace("a"), "lexer")
     rows = status(work.workspace("a")).rows
     assert [(r.task, r.kind, r.note) for r in rows] == [("lexer", "foreign", "Claude is on the lexer, back soon")]
