@@ -127,9 +127,18 @@ def status(as_json: bool, repo: Path, agent: str | None) -> None:
         click.echo(line)
 
 
-from harness.cli_tasks import tasks  # noqa: E402  (registered after the shared helpers exist)
+def _register_commands() -> None:
+    """Command groups that live in their own modules (``harness/cli_<area>.py``).
 
-cli.add_command(tasks)
+    One line per module; each module defines click commands and imports core lazily.
+    """
+    from harness import cli_tasks
+
+    cli.add_command(cli_tasks.tasks)
+    # -- more areas register here, one line each --
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
