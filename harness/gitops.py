@@ -24,6 +24,7 @@ ZERO_SHA = "0" * 40
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
 # inject configuration; a child git must never inherit them by accident.
 _KEEP_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"})
+_LOST_RACE = re.compile(r"\[rejected\]|non-fast-forward|fetch first|failed to update ref|cannot lock ref|but expected")
 _UNREACHABLE = re.compile(
     r"does not appear to be a git repository|Could not read from remote|"
     r"unable to access|Connection refused|Could not resolve host|"
@@ -234,12 +235,12 @@ class GitRepo:
             for line in text.splitlines()
             if line.startswith("remote: ") and line.removeprefix("remote: ").strip()
         )
+        # A concurrent update of the same ref (receive-pack's ref lock, or "is at X but
+        # expected Y") is a lost race like a non-fast-forward, not a refusal.
+        if _LOST_RACE.search(text):
+            return PushResult(PushStatus.REJECTED, remote)
         if "[remote rejected]" in text or "hook declined" in text:
             return PushResult(PushStatus.REFUSED, remote)
-        if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
-            return PushResult(PushStatus.REJECTED, remote)
-        if "failed to update ref" in text or "cannot lock ref" in text:
-            return PushResult(PushStatus.REJECTED, remote)
         _raise_remote_failure(["push", "origin", refspec], proc)
         raise AssertionError("unreachable")
 
