@@ -151,8 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "harness"
+        click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(int(ExitCode.USAGE))
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
