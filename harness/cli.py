@@ -132,9 +132,10 @@ def _register_commands() -> None:
 
     One line per module; each module defines click commands and imports core lazily.
     """
-    from harness import cli_tasks
+    from harness import cli_race, cli_tasks
 
     cli.add_command(cli_tasks.tasks)
+    cli.add_command(cli_race.race)
     # -- more areas register here, one line each --
 
 
