@@ -136,6 +136,9 @@ def _register_commands() -> None:
 
     cli.add_command(cli_tasks.tasks)
     cli.add_command(cli_race.race)
+    from harness import cli_history
+
+    cli.add_command(cli_history.history), cli.add_command(cli_history.report)
     # -- more areas register here, one line each --
 
 
