@@ -156,3 +156,99 @@ def _read_roles(section: _Reader) -> dict[str, RoleSettings]:
 
 def _default_roles() -> dict[str, RoleSettings]:
     return {name: RoleSettings(name=name, prompt=f"prompts/{name}.md") for name in DEFAULT_ROLES}
+
+
+# -- tests: and gate: (issue 4) ------------------------------------------------------
+
+TEST_RUNNERS = ("pytest", "files", "junit")
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """``tests:`` — how ``harness test`` and the gate run the project's suite."""
+
+    runner: str = "pytest"
+    args: tuple[str, ...] = ()  # pytest: extra arguments (paths, -k, ...)
+    glob: str = ""  # files: test files, relative to the repo root ("tests/**/*.c")
+    run: str = ""  # files: shell command per test, ``{test}`` is the file ("./run_one.sh {test}")
+    command: str = ""  # junit: shell command writing JUnit XML to ``{junit}`` (or to ``report``)
+    report: str = ""  # junit: where ``command`` writes its XML when it cannot take ``{junit}``
+    workers: int = 2  # files: parallel test processes
+    timeout_seconds: int = 300  # files: per test
+    total_timeout_seconds: int = 3600  # pytest/junit: the whole run
+    fast_fraction: float = 0.05
+    max_errors: int = 20  # ERROR lines printed before "... and N more"
+    progress_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """``gate:`` — what the pre-receive/pre-push gate protects and who may change it."""
+
+    protected: tuple[str, ...] = ("harness.yaml",)
+    protected_roles: tuple[str, ...] = ("lead",)
+    reruns: int = 2  # a failing baseline test is re-run this often before it is a regression
+    allow_removed_tests: bool = False
+
+
+def read_suite_settings(config: Config) -> SuiteSettings:
+    section = _Reader(config.path, config.raw).mapping("tests")
+    section.reject_unknown(set(SuiteSettings.__dataclass_fields__))
+    d = SuiteSettings()
+    runner = section.string("runner", d.runner)
+    if runner not in TEST_RUNNERS:
+        raise section.fail("runner", f"unknown runner {runner!r}; expected one of: {', '.join(TEST_RUNNERS)}")
+    settings = SuiteSettings(
+        runner=runner,
+        args=_string_list(section, "args", d.args),
+        glob=str(section.data.get("glob", d.glob)),
+        run=str(section.data.get("run", d.run)),
+        command=str(section.data.get("command", d.command)),
+        report=str(section.data.get("report", d.report)),
+        workers=section.positive_int("workers", d.workers),
+        timeout_seconds=section.positive_int("timeout_seconds", d.timeout_seconds),
+        total_timeout_seconds=section.positive_int("total_timeout_seconds", d.total_timeout_seconds),
+        fast_fraction=_fraction(section, "fast_fraction", d.fast_fraction),
+        max_errors=section.positive_int("max_errors", d.max_errors),
+        progress_seconds=section.positive_int("progress_seconds", d.progress_seconds),
+    )
+    if runner == "files" and (not settings.glob or "{test}" not in settings.run):
+        raise section.fail("run", "the files runner needs `glob:` and a `run:` command containing {test}")
+    if runner == "junit" and not settings.command:
+        raise section.fail("command", "the junit runner needs a `command:` that writes JUnit XML")
+    if runner == "junit" and "{junit}" not in settings.command and not settings.report:
+        raise section.fail("report", "say where the JUnit XML is written, or put {junit} in `command:`")
+    if settings.workers == 0 or settings.timeout_seconds == 0:
+        raise section.fail("workers", "workers and timeout_seconds must be > 0")
+    return settings
+
+
+def read_gate_settings(config: Config) -> GateSettings:
+    section = _Reader(config.path, config.raw).mapping("gate")
+    section.reject_unknown(set(GateSettings.__dataclass_fields__))
+    d = GateSettings()
+    allow = section.data.get("allow_removed_tests", d.allow_removed_tests)
+    if not isinstance(allow, bool):
+        raise section.fail("allow_removed_tests", f"expected true or false, got {allow!r}")
+    return GateSettings(
+        protected=_string_list(section, "protected", d.protected),
+        protected_roles=_string_list(section, "protected_roles", d.protected_roles),
+        reruns=section.positive_int("reruns", d.reruns),
+        allow_removed_tests=allow,
+    )
+
+
+def _string_list(section: _Reader, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = section.data.get(key, list(default))
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise section.fail(key, f"expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _fraction(section: _Reader, key: str, default: float) -> float:
+    value = section.data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.01 <= value <= 0.10:
+        raise section.fail(key, f"expected a fraction from 0.01 to 0.10, got {value!r}")
+    return float(value)

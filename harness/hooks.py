@@ -1,0 +1,65 @@
+"""``harness hooks install``: the pre-receive gate on the bare upstream.
+
+The hook is a short sh script. It decides lock-only pushes (only ``current_tasks/``
+changed) itself, with one ``git diff-tree`` and no Python start-up, so claims cost about
+what an unhooked push costs; any other update of the gated branch is handed, with the
+same stdin, to ``harness gate --pre-receive`` run by the Python recorded at install time.
+Other refs (heartbeats, orphans, parked work) pass untouched.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+MARKER = "# harness pre-receive gate"
+
+_TEMPLATE = """\
+#!/bin/sh
+{marker} (installed by `harness hooks install`; re-run it to update, do not edit)
+target={target}
+zero=0000000000000000000000000000000000000000
+input=$(cat)
+need=
+while read -r old new ref; do
+  [ "$ref" = "$target" ] || continue
+  if [ "$old" = "$zero" ] || [ "$new" = "$zero" ]; then need=1; break; fi
+  # Lock-only: every changed path is under current_tasks/. Anything else needs the tests.
+  if git diff-tree -r --no-renames --name-only "$old" "$new" | grep -qv '^current_tasks/'; then
+    need=1; break
+  fi
+done <<HARNESS_EOF
+$input
+HARNESS_EOF
+[ -n "$need" ] || exit 0
+printf '%s\\n' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}
+"""
+
+
+def hook_script(branch: str, python: str) -> str:
+    return _TEMPLATE.format(
+        marker=MARKER,
+        target=shlex.quote(f"refs/heads/{branch}"),
+        branch=shlex.quote(branch),
+        python=shlex.quote(python),
+    )
+
+
+def install_hooks(upstream: Path, branch: str = "main", python: str | None = None, force: bool = False) -> Path:
+    """Write ``upstream/hooks/pre-receive``; refuse to replace a hook that is not ours."""
+    if not (upstream / "HEAD").exists() or not (upstream / "objects").is_dir():
+        raise HarnessError(f"{upstream}: not a bare git repository; pass --upstream PATH/TO/UPSTREAM.git")
+    hook = upstream / "hooks" / "pre-receive"
+    if hook.exists() and MARKER not in hook.read_text(encoding="utf-8", errors="replace") and not force:
+        raise HarnessError(
+            f"{hook}: a pre-receive hook that harness did not write exists; move it away or pass --force"
+        )
+    hook.parent.mkdir(exist_ok=True)
+    tmp = hook.with_name(".pre-receive.tmp")
+    tmp.write_text(hook_script(branch, python or sys.executable), encoding="utf-8")
+    tmp.chmod(0o755)
+    tmp.replace(hook)
+    return hook

@@ -1,0 +1,1 @@
+"""Running the project's tests for agents: runners, result parsing, sampling, output."""

@@ -1,0 +1,72 @@
+"""What a test run produces: one outcome per test id, and the run around them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+
+class Outcome(Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # the test could not run (collection error, crash of the harness around it)
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+
+    @property
+    def bad(self) -> bool:
+        return self in (Outcome.FAILED, Outcome.ERROR, Outcome.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest class, despite the name
+
+    id: str
+    outcome: Outcome
+    reason: str = ""  # one line: the assertion, the exit code, "timed out after 60 s"
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Results by test id, the ids that were asked for, and where the full log is."""
+
+    results: dict[str, TestResult]
+    selected: tuple[str, ...]
+    log_path: Path
+    seconds: float
+    # Problems of the run itself (a runner that crashed, a malformed report): never silent.
+    problems: tuple[str, ...] = ()
+    fraction: float | None = None  # None: the full suite
+    seed: str = ""
+    total: int = 0  # size of the suite the sample was drawn from
+    flaky: tuple[str, ...] = field(default=())
+
+    def passed(self) -> set[str]:
+        return {tid for tid, r in self.results.items() if r.outcome is Outcome.PASSED}
+
+    def failures(self) -> list[TestResult]:
+        return [r for r in self.results.values() if r.outcome.bad]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results.values() if r.outcome is outcome)
+
+
+def merge(results: Iterable[TestResult]) -> dict[str, TestResult]:
+    """By id; a later result for the same id wins (a re-run supersedes the first try)."""
+    merged: dict[str, TestResult] = {}
+    for result in results:
+        merged[result.id] = result
+    return merged
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """The first meaningful line of ``text``, cut to ``limit`` characters."""
+    for line in text.splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""

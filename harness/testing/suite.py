@@ -1,0 +1,77 @@
+"""One test run end to end: list, sample, run, account for every selected test.
+
+``run_suite`` is what ``harness test``, the pre-push gate and the pre-receive gate call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from harness.config import SuiteSettings
+from harness.errors import ConfigError
+from harness.testing.model import Outcome, RunResult, TestResult, merge
+from harness.testing.runners import Log, make_runner
+from harness.testing.sample import sample
+
+Say = Callable[[str], None]
+
+
+def run_suite(
+    root: Path,
+    settings: SuiteSettings,
+    log_path: Path,
+    *,
+    fraction: float | None = None,
+    seed: str = "",
+    always: Iterable[str] = (),
+    only: Sequence[str] | None = None,
+    say: Say | None = None,
+) -> RunResult:
+    """Run the suite (or the ``--fast`` sample, or exactly ``only``) in ``root``."""
+    start = time.monotonic()
+    runner = make_runner(settings)
+    log = Log(log_path)
+    problems: list[str] = []
+    listed = runner.list_tests(root) if only is None else list(only)
+    selected: list[str] | None
+    if only is not None:
+        selected = list(only)
+    elif listed is not None and fraction is not None:
+        selected = sample(listed, seed, fraction, set(always) & set(listed))
+    else:
+        selected = listed
+
+    def progress(done: int, total: int, failed: int) -> None:
+        if say is None:
+            return
+        elapsed = time.monotonic() - start
+        if done < 0:
+            say(f"progress: still running, {elapsed:.0f} s")
+        else:
+            say(f"progress: {done}/{total} done, {failed} failed, {elapsed:.0f} s")
+
+    try:
+        results = runner.run(root, selected, log, progress)
+    except ConfigError as exc:
+        problems.append(f"{exc} (log: {log_path})")
+        results = []
+    by_id = merge(results)
+    if selected is None:  # junit: the command ran everything; sample what it reported
+        all_ids = list(by_id)
+        selected = sample(all_ids, seed, fraction, set(always)) if fraction is not None else all_ids
+        by_id = {tid: by_id[tid] for tid in selected}
+    for tid in selected:
+        if tid not in by_id:  # never silently lose a test the run was asked for
+            by_id[tid] = TestResult(tid, Outcome.ERROR, f"no result reported; see {log_path}")
+    return RunResult(
+        results=by_id,
+        selected=tuple(selected),
+        log_path=log_path,
+        seconds=time.monotonic() - start,
+        problems=tuple(problems),
+        fraction=fraction,
+        seed=seed,
+        total=len(listed) if listed is not None else len(merge(results)),
+    )
