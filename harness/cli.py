@@ -139,6 +139,9 @@ def _register_commands() -> None:
     from harness import cli_history
 
     cli.add_command(cli_history.history), cli.add_command(cli_history.report)
+    from harness.cli_docker import register as register_docker
+
+    register_docker(cli)
     from harness import cli_gate, cli_test
 
     cli.add_command(cli_test.test), cli.add_command(cli_gate.gate), cli.add_command(cli_gate.hooks)

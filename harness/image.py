@@ -1,0 +1,139 @@
+"""``harness image base|build``: the agent image, without any image registry.
+
+- ``base``: a Debian root filesystem made by debootstrap (Debian mirrors are often reachable
+  where registries are not), turned into an image with ``docker import``.
+- ``build``: docker/Dockerfile FROM that base; harness and its dependencies go in as wheels
+  fetched on the host into the build context, because containers may reach no package index.
+  Dependency wheels are fetched for the *image's* Python (Debian bookworm: 3.11) and platform,
+  not the host's, so a host on another Python still builds a working image.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from harness.errors import HarnessError, UsageError
+
+DEFAULT_BASE = "harness-base:bookworm"
+DEFAULT_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+IMAGE_PYTHON = "3.11"  # bookworm's python3
+# tini: PID 1; procps: ps/kill for diagnostics; the rest run harness and git.
+BASE_PACKAGES = ("python3", "python3-venv", "git", "ca-certificates", "tini", "procps")
+AGENT_CLIS = ("claude", "codex", "gemini")
+_PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tag: str
+    wheels: list[str]
+    lines: list[str]
+
+
+def docker_dir() -> Path:
+    """docker/ of a source checkout, or the copy packaged into the wheel."""
+    for candidate in (_PACKAGE_ROOT / "_data" / "docker", _PACKAGE_ROOT.parent / "docker"):
+        if (candidate / "Dockerfile").exists():
+            return candidate
+    raise HarnessError("docker/Dockerfile not found in this harness installation; reinstall harness")
+
+
+def build_base(tag: str = DEFAULT_BASE, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR) -> str:
+    """debootstrap a minimal Debian and ``docker import`` it as ``tag``; returns the image id."""
+    from harness.runtime.docker import connect, import_rootfs
+
+    connect()  # fail fast, before minutes of debootstrap, when no engine answers
+    if shutil.which("debootstrap") is None:
+        raise HarnessError("debootstrap is not installed; run `apt-get install debootstrap` (Debian/Ubuntu)")
+    if os.geteuid() != 0:
+        raise HarnessError("harness image base needs root (debootstrap chroots); run it with sudo")
+    with tempfile.TemporaryDirectory(prefix="harness-base-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", suite, str(rootfs), mirror]
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            last = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["(no output)"]
+            raise HarnessError(f"debootstrap {suite} from {mirror} failed: {last[0]}")
+        tarball = Path(tmp) / "rootfs.tar"
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        return import_rootfs(tarball, tag)
+
+
+def build(
+    tag: str,
+    base: str = DEFAULT_BASE,
+    agent_clis: tuple[str, ...] = (),
+    wheel_dir: Path | None = None,
+) -> BuildResult:
+    """Build the agent image ``tag`` FROM ``base`` with harness installed from host-built wheels."""
+    from harness.runtime.docker import build_image, connect, image_exists
+
+    connect()
+    bad = [c for c in agent_clis if c not in AGENT_CLIS]
+    if bad:
+        raise UsageError(f"--agent-cli: unknown CLI {bad[0]!r}; choose from {', '.join(AGENT_CLIS)}")
+    if not image_exists(base):
+        raise HarnessError(f"base image {base} not found on the Docker engine; make it with `harness image base`")
+    with tempfile.TemporaryDirectory(prefix="harness-image-") as tmp:
+        context = Path(tmp)
+        for name in ("Dockerfile", "entrypoint.sh"):
+            shutil.copyfile(docker_dir() / name, context / name)
+        wheels = context / "wheels"
+        wheels.mkdir()
+        if wheel_dir is not None:
+            for wheel in Path(wheel_dir).glob("*.whl"):
+                shutil.copyfile(wheel, wheels / wheel.name)
+        else:
+            fetch_wheels(wheels)
+        names = sorted(p.name for p in wheels.glob("*.whl"))
+        if not any(n.startswith("harness-") for n in names):
+            raise HarnessError(f"no harness wheel in {wheel_dir or 'the build context'}; build one with `pip wheel`")
+        args = {"BASE": base, "AGENT_CLIS": " ".join(agent_clis)}
+        # Agent CLIs come from Debian and npm at build time: that build needs a network.
+        lines = build_image(context, tag, args, network="bridge" if agent_clis else "none")
+    return BuildResult(tag, names, lines)
+
+
+def fetch_wheels(dest: Path) -> None:
+    """harness's own wheel from this checkout, plus its dependencies for the image's Python."""
+    source = _PACKAGE_ROOT.parent
+    if not (source / "pyproject.toml").exists():
+        raise HarnessError("harness is not installed from a source checkout; pass --wheels DIR with a harness wheel")
+    _pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(source))
+    _pip(
+        "download",
+        "--dest",
+        str(dest),
+        "--only-binary=:all:",
+        "--python-version",
+        IMAGE_PYTHON,
+        "--implementation",
+        "cp",
+        "--platform",
+        f"manylinux2014_{platform.machine()}",
+        *runtime_requirements(),
+    )
+
+
+def runtime_requirements() -> list[str]:
+    """harness's install requirements, without extras (dev tools stay out of the image)."""
+    requires = metadata.requires("harness") or []
+    return [r.split(";")[0].strip() for r in requires if not re.search(r"extra\s*==", r)]
+
+
+def _pip(*args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pip", "--quiet", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise HarnessError(f"pip {args[0]} failed while preparing the image's wheels: {last[0]}")
