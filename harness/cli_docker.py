@@ -88,6 +88,37 @@ def fleet_watch(fleet: str, interval: float) -> None:
     DockerRuntime().watch(fleet, interval, log=lambda line: click.echo(line))
 
 
+@click.command()
+@click.argument("source")
+@click.option("--into", "target", required=True, help="the agent (or directory) that receives the copy")
+@click.option("--fleet", default="harness", show_default=True, help="the fleet both agents belong to")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def peer(source: str, target: str, fleet: str, as_json: bool) -> None:
+    """Copy a read-only, filtered snapshot of SOURCE's workspace into .shared/SOURCE/ of --into.
+
+    SOURCE and --into are agent ids of a Docker fleet, or two directories (local clones).
+    Symlinks, .git, secrets (.env*, .netrc, .npmrc, .pypirc, credentials, keys) and tool
+    config dirs are never copied.
+    """
+    from dataclasses import asdict
+
+    from harness.peer import peer_directories
+
+    source_dir, target_dir = Path(source), Path(target)
+    if source_dir.is_dir() and target_dir.is_dir():
+        result = peer_directories(source_dir, target_dir, source_dir.resolve().name)
+    else:
+        from harness.runtime.docker import DockerRuntime
+
+        result = DockerRuntime().peer(fleet, source, target)
+    if as_json:
+        emit_json(asdict(result))
+        return
+    click.echo(f"copied {result.files} file(s), {result.bytes} bytes of {result.source} into {target}/.shared/")
+    if result.skipped:
+        click.echo(f"left out {len(result.skipped)}: " + "; ".join(result.skipped[:5]))
+
+
 def register(group: click.Group) -> None:
-    for command in (image, plan, fleet_watch):
+    for command in (image, plan, peer, fleet_watch):
         group.add_command(command)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from harness.capacity import Host, check_fleet_memory, parse_size
 from harness.errors import HarnessError, UsageError
+from harness.peer import SHARED_DIR, PeerResult, filter_snapshot
 from harness.runtime import containerspec as cs
 from harness.runtime import fleetstate as fs
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
@@ -237,6 +239,24 @@ class DockerRuntime:
                 yield line.decode(errors="replace")
         if buffer:
             yield buffer.decode(errors="replace")
+
+    def peer(self, fleet: str, source: str, target: str) -> PeerResult:
+        """Copy a filtered snapshot of ``source``'s /workspace into ``target``'s /workspace/.shared/."""
+        if source == target:
+            raise UsageError(f"peer: {source} cannot peer into itself")
+        src, dst = self._container(fleet, source), self._container(fleet, target)
+        with tempfile.SpooledTemporaryFile(max_size=32 * 1024**2) as spool:
+            chunks, _ = src.get_archive("/workspace")
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            data, result = filter_snapshot(spool, source)
+        # Replace, never merge: files deleted at the source must vanish from the copy too.
+        dst.exec_run(["rm", "-rf", f"/workspace/{SHARED_DIR}/{source}"], user="root")
+        dst.exec_run(["mkdir", "-p", f"/workspace/{SHARED_DIR}"], user="root")
+        if not dst.put_archive(f"/workspace/{SHARED_DIR}", data):
+            raise HarnessError(f"peer: docker refused to copy the snapshot into {target}")
+        return result
 
     def container_id(self, fleet: str, agent: str) -> str:
         return str(self._container(fleet, agent).id)
