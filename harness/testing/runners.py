@@ -59,6 +59,7 @@ def make_runner(settings: SuiteSettings) -> Runner:
 
 _VERBOSE = re.compile(r"^(\S.*::\S.*?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 _SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - (.*))?$")
+_NO_REASON = {"FAILED": "failed", "ERROR": "could not be collected or set up (see log)"}
 _PYTEST_OUTCOME = {
     "PASSED": Outcome.PASSED,
     "XPASS": Outcome.PASSED,
@@ -77,7 +78,9 @@ class PytestRunner:
 
     def list_tests(self, root: Path) -> list[str] | None:
         done = proc.run([*self.base, "--collect-only", "-q", *self.settings.args], root, self.settings.timeout_seconds)
-        ids = [line.strip() for line in done.output.splitlines() if "::" in line and not line.startswith(" ")]
+        # `-q --collect-only` prints the node ids first, up to the first blank line.
+        head = done.output.split("\n\n", 1)[0]
+        ids = [line.strip() for line in head.splitlines() if "::" in line and not line.startswith(" ")]
         # Files that fail to import are tests too: they show up as ERROR results when run.
         ids += [m.group(2) for m in map(_SUMMARY.match, done.output.splitlines()) if m and "::" not in m.group(2)]
         if done.returncode not in (0, 1, 2, 5) or (done.returncode == 2 and not ids):
@@ -88,7 +91,8 @@ class PytestRunner:
         if ids is not None and not ids:
             return []
         targets = list(ids) if ids is not None else list(self.settings.args)
-        argv = [*self.base, "-v", "-rA", "--tb=short", "-o", "console_output_style=classic", *targets]
+        argv = [*self.base, "-v", "-rA", "--tb=short", "--continue-on-collection-errors"]
+        argv += ["-o", "console_output_style=classic", *targets]
         with _Ticker(progress, len(targets), self.settings.progress_seconds):
             done = proc.run(argv, root, self.settings.total_timeout_seconds)
         log.write(done.output)
@@ -111,7 +115,7 @@ def parse_pytest_output(text: str) -> list[TestResult]:
             tid = summary.group(2)
             # "ERROR at teardown" after a PASSED still breaks the test.
             outcomes[tid] = Outcome.FAILED if summary.group(1) == "FAILED" else Outcome.ERROR
-            reasons[tid] = one_line(summary.group(3) or "") or summary.group(1).lower()
+            reasons[tid] = one_line(summary.group(3) or "") or _NO_REASON[summary.group(1)]
     return [TestResult(tid, outcome, reasons.get(tid, "")) for tid, outcome in outcomes.items()]
 
 

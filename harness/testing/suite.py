@@ -62,6 +62,8 @@ def run_suite(
         all_ids = list(by_id)
         selected = sample(all_ids, seed, fraction, set(always)) if fraction is not None else all_ids
         by_id = {tid: by_id[tid] for tid in selected}
+    elif only is not None:  # a command that runs everything: keep what was asked for
+        by_id = {tid: by_id[tid] for tid in selected if tid in by_id}
     for tid in selected:
         if tid not in by_id:  # never silently lose a test the run was asked for
             by_id[tid] = TestResult(tid, Outcome.ERROR, f"no result reported; see {log_path}")
