@@ -152,7 +152,9 @@ def _timelines(holds: Sequence[Hold], since: int | None, now: float) -> str:
     if not holds:
         return svgplot.empty("timelines", "no holds")
     x0 = float(since if since is not None else min(h.start for h in holds))
-    x1 = max(now if any(h.end is None for h in holds) else 0.0, max(float(h.end or h.start) for h in holds))
+    last = max(float(h.end or h.start) for h in holds)
+    # Open holds run to now while the fleet is live; for an old history, to its last event.
+    x1 = now if 0 <= now - last <= max(last - x0, 3600) / 4 else last
     by_agent: dict[str, list[svgplot.Span]] = {}
     for hold in holds:
         end = float(hold.end) if hold.end is not None else x1

@@ -15,6 +15,7 @@ from html import escape
 
 W, H = 560, 250
 LEFT, RIGHT, TOP, BOTTOM = 52, 14, 12, 34
+LABEL_LEFT = 96  # room for an agent id left of a timeline row
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ _TIME_STEPS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2
 
 def time_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     span = max(hi - lo, 1.0)
-    step = next((s for s in _TIME_STEPS if span / s <= count), _TIME_STEPS[-1])
+    # Beyond a month: whole multiples of 30 days, still about ``count`` ticks.
+    fallback = math.ceil(span / count / _TIME_STEPS[-1]) * _TIME_STEPS[-1]
+    step = next((s for s in _TIME_STEPS if span / s <= count), fallback)
     first = math.ceil(lo / step) * step
     return [float(t) for t in range(int(first), int(hi) + 1, step)]
 
@@ -62,13 +65,17 @@ def number_label(v: float) -> str:
 class Frame:
     """Maps data coordinates into the plot area and draws the axes."""
 
-    def __init__(self, x0: float, x1: float, y0: float, y1: float, height: int = H) -> None:
+    def __init__(
+        self, x0: float, x1: float, y0: float, y1: float, height: int = H, left: int = LEFT, width: int = W
+    ) -> None:
         self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1
         self.y0, self.y1 = y0, y1 if y1 > y0 else y0 + 1
         self.height = height
+        self.left = left
+        self.width = width
 
     def x(self, v: float) -> float:
-        return round(LEFT + (v - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT), 2)
+        return round(self.left + (v - self.x0) / (self.x1 - self.x0) * (self.width - self.left - RIGHT), 2)
 
     def y(self, v: float) -> float:
         return round(self.height - BOTTOM - (v - self.y0) / (self.y1 - self.y0) * (self.height - TOP - BOTTOM), 2)
@@ -76,19 +83,19 @@ class Frame:
     def axes(
         self, x_time: bool, y_label: str, x_ticks: Sequence[tuple[float, str]] | None = None, y_ticks: bool = True
     ) -> str:
+        base = self.y(self.y0)
         parts = [
-            f'<line class="axis" x1="{LEFT}" y1="{self.y(self.y0)}" x2="{W - RIGHT}" y2="{self.y(self.y0)}"/>',
-            f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{self.y(self.y0)}"/>',
+            f'<line class="axis" x1="{self.left}" y1="{base}" x2="{self.width - RIGHT}" y2="{base}"/>',
+            f'<line class="axis" x1="{self.left}" y1="{TOP}" x2="{self.left}" y2="{base}"/>',
         ]
         for v in nice_ticks(self.y0, self.y1) if y_ticks else []:
             y = self.y(v)
-            parts.append(f'<line class="grid" x1="{LEFT}" y1="{y}" x2="{W - RIGHT}" y2="{y}"/>')
-            parts.append(f'<text x="{LEFT - 6}" y="{y + 4}" text-anchor="end">{number_label(v)}</text>')
+            parts.append(f'<line class="grid" x1="{self.left}" y1="{y}" x2="{self.width - RIGHT}" y2="{y}"/>')
+            parts.append(f'<text x="{self.left - 6}" y="{y + 4}" text-anchor="end">{number_label(v)}</text>')
         if x_ticks is None:
             span = self.x1 - self.x0
             values = time_ticks(self.x0, self.x1) if x_time else nice_ticks(self.x0, self.x1)
             x_ticks = [(v, time_label(v, span) if x_time else number_label(v)) for v in values]
-        base = self.y(self.y0)
         for v, label in x_ticks:
             parts.append(f'<text x="{self.x(v)}" y="{base + 16}" text-anchor="middle">{escape(label)}</text>')
         parts.append(
@@ -98,9 +105,9 @@ class Frame:
         return "".join(parts)
 
 
-def _svg(name: str, body: str, height: int = H) -> str:
+def _svg(name: str, body: str, height: int = H, width: int = W) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(name)}">{body}</svg>'
     )
 
@@ -176,11 +183,12 @@ def timelines(name: str, rows: Sequence[tuple[str, Sequence[Span]]], x0: float, 
         return empty(name, "no data")
     row_h = 16
     height = TOP + BOTTOM + row_h * len(rows)
-    frame = Frame(x0, x1, 0, len(rows), height)
+    frame = Frame(x0, x1, 0, len(rows), height, left=LABEL_LEFT, width=2 * W)
     parts = [frame.axes(True, "", y_ticks=False)]  # a time axis; rows carry their own labels
     for i, (label, spans) in enumerate(rows):
         y = TOP + i * row_h
-        parts.append(f'<text x="{LEFT - 4}" y="{y + 12}" text-anchor="end" class="small">{escape(label[:9])}</text>')
+        short = escape(label[:16])
+        parts.append(f'<text x="{LABEL_LEFT - 4}" y="{y + 12}" text-anchor="end" class="small">{short}</text>')
         for span in spans:
             x = frame.x(span.start)
             width = max(frame.x(span.end) - x, 1.5)
@@ -188,4 +196,4 @@ def timelines(name: str, rows: Sequence[tuple[str, Sequence[Span]]], x0: float, 
             parts.append(
                 f'<rect x="{x}" y="{y + 2}" width="{width:.2f}" height="{row_h - 4}" fill="{span.color}">{title}</rect>'
             )
-    return _svg(name, "".join(parts), height)
+    return _svg(name, "".join(parts), height, 2 * W)

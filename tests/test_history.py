@@ -49,8 +49,11 @@ def _git_at(repo: Path, t: int, author: str, *args: str) -> None:
 
 @pytest.fixture
 def messy(tmp_path: Path) -> Path:
+    return build_messy(tmp_path / "messy")
+
+
+def build_messy(repo: Path) -> Path:
     """A plain repository harness never touched (no origin, no harness.yaml)."""
-    repo = tmp_path / "messy"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     _commit(repo, 0, "init", {"current_tasks/README.md": "locks\n", "src/x.c": "int x;\n"})
