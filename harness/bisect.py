@@ -78,6 +78,7 @@ class State:
     undecided: set[int] = field(default_factory=set)
     group: int = 1  # current pool group size (adapts)
     confirmed: bool = False
+    scoped: bool = False  # the search stayed inside the random-split subset
 
     def found(self) -> set[int]:
         return {u for group in self.culprits for u in group}
@@ -110,12 +111,14 @@ def search(n: int, jobs: int = 1, first: Sequence[int] | None = None) -> Search:
         raise SanityFailure(sanity[0], sanity[1])
     scope = everything
     if first is not None and 0 < len(first) < n:
-        (verdict,) = yield [frozenset(first)]
-        if verdict is Verdict.BAD:
-            scope = sorted(first)
+        chosen = set(first)
+        (verdict,) = yield [frozenset(chosen)]
+        if verdict is Verdict.BAD:  # stay inside this agent's own part
+            scope, st.scoped = sorted(chosen), True
             st.failing.append(scope)
+        elif verdict is Verdict.GOOD:  # the failure is in the rest (or spans both)
+            yield from locate(st, [u for u in everything if u not in chosen], witness=everything)
         else:
-            st.pool = [u for u in everything if u not in set(first)] if verdict is Verdict.GOOD else everything
             st.failing.append(everything)
     else:
         st.failing.append(everything)
@@ -310,6 +313,7 @@ class Outcome:
     confirmed: bool
     probes: int
     rounds: int
+    scoped: bool = False
 
 
 def run(
@@ -351,4 +355,5 @@ def run(
         confirmed=st.confirmed,
         probes=probes,
         rounds=rounds,
+        scoped=st.scoped,
     )
