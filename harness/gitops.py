@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from harness.errors import GitError, HarnessError, UpstreamUnreachable
+from harness.gitobjects import BatchReader, TreeEntry, commit_body, parse_tree, serialize_tree, write_loose_object
 
 ZERO_SHA = "0" * 40
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
@@ -74,19 +76,31 @@ class PushResult:
     remote_lines: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    mode: str
-    kind: str
-    sha: str
-
-
 class GitRepo:
     """A working clone (or bare repository) at ``path`` whose ``origin`` is the upstream."""
 
     def __init__(self, path: Path, env: Mapping[str, str] | None = None) -> None:
         self.path = path
         self._env = clean_env(env)
+        self._reader = BatchReader(path, self._env)
+        self._objects_dir: Path | None = None
+        weakref.finalize(self, self._reader.close)
+
+    def close(self) -> None:
+        """Stop the object reader (it restarts on demand)."""
+        self._reader.close()
+
+    @property
+    def objects_dir(self) -> Path:
+        if self._objects_dir is None:
+            override = self._env.get("GIT_OBJECT_DIRECTORY")
+            if override:
+                self._objects_dir = Path(override)
+            elif (self.path / ".git" / "objects").is_dir():
+                self._objects_dir = self.path / ".git" / "objects"
+            else:
+                self._objects_dir = Path(self.out("rev-parse", "--path-format=absolute", "--git-path", "objects"))
+        return self._objects_dir
 
     def run(
         self,
@@ -126,40 +140,24 @@ class GitRepo:
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
     def ls_tree(self, treeish: str) -> dict[str, TreeEntry]:
-        """Entries of one tree level; empty when the path does not exist."""
-        proc = self.run("ls-tree", "-z", treeish, check=False)
-        if proc.returncode != 0:
+        """Entries of one tree level (``rev:path`` syntax); empty when it does not exist."""
+        found = self._reader.read(treeish if ":" in treeish else f"{treeish}^{{tree}}")
+        if found is None:
             return {}
-        entries: dict[str, TreeEntry] = {}
-        for record in proc.stdout.split(b"\0"):
-            if not record:
-                continue
-            meta, name = record.decode().split("\t", 1)
-            mode, kind, sha = meta.split()
-            entries[name] = TreeEntry(mode, kind, sha)
-        return entries
+        kind, body = found
+        if kind == "commit":
+            found = self._reader.read(f"{treeish}^{{tree}}")
+            if found is None:
+                return {}
+            kind, body = found
+        return parse_tree(body) if kind == "tree" else {}
 
     def read_blobs(self, rev: str, paths: Iterable[str]) -> dict[str, bytes | None]:
-        """Contents of several files at ``rev`` in one git process (None when absent)."""
-        wanted = list(dict.fromkeys(paths))
-        if not wanted:
-            return {}
-        query = "".join(f"{rev}:{p}\n" for p in wanted).encode()
-        data = self.run("cat-file", "--batch", stdin=query).stdout
+        """Contents of files at ``rev`` (None when absent), over one cat-file process."""
         result: dict[str, bytes | None] = {}
-        pos = 0
-        for path in wanted:
-            end = data.index(b"\n", pos)
-            header = data[pos:end].decode().split()
-            pos = end + 1
-            if len(header) != 3 or header[1] != "blob":
-                result[path] = None
-                if len(header) == 3:  # a tree or commit at that path: skip its body
-                    pos += int(header[2]) + 1
-                continue
-            size = int(header[2])
-            result[path] = data[pos : pos + size]
-            pos += size + 1
+        for path in dict.fromkeys(paths):
+            found = self._reader.read(f"{rev}:{path}")
+            result[path] = found[1] if found is not None and found[0] == "blob" else None
         return result
 
     def commits_between(self, base: str, head: str) -> int:
@@ -171,7 +169,7 @@ class GitRepo:
     # -- writing objects ---------------------------------------------------------
 
     def hash_blob(self, content: bytes) -> str:
-        return self.run("hash-object", "-w", "--stdin", stdin=content).stdout.decode().strip()
+        return write_loose_object(self.objects_dir, "blob", content)
 
     def tree_with_changes(self, base_tree: str | None, changes: Mapping[str, bytes | None]) -> str:
         """A new tree: ``base_tree`` with files written (bytes) or deleted (None)."""
@@ -179,7 +177,7 @@ class GitRepo:
         return tree if tree is not None else self._mktree({})
 
     def _edit_tree(self, tree: str | None, changes: Mapping[str, bytes | None]) -> str | None:
-        entries = self.ls_tree(tree) if tree else {}
+        entries = dict(self.ls_tree(tree)) if tree else {}
         subdirs: dict[str, dict[str, bytes | None]] = {}
         for path, content in changes.items():
             head, sep, rest = path.partition("/")
@@ -200,11 +198,14 @@ class GitRepo:
         return self._mktree(entries) if entries else None
 
     def _mktree(self, entries: Mapping[str, TreeEntry]) -> str:
-        listing = "".join(f"{e.mode} {e.kind} {e.sha}\t{n}\0" for n, e in entries.items())
-        return self.run("mktree", "-z", stdin=listing.encode()).stdout.decode().strip()
+        return write_loose_object(self.objects_dir, "tree", serialize_tree(entries))
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str, env: Mapping[str, str]) -> str:
-        args = ["commit-tree", tree]
+        parents = list(parents)
+        body = commit_body(tree, parents, message, {**self._env, **env})
+        if body is not None:
+            return write_loose_object(self.objects_dir, "commit", body)
+        args = ["commit-tree", tree]  # an identity or date only git can parse
         for parent in parents:
             args += ["-p", parent]
         return self.run(*args, stdin=message.encode(), env=env).stdout.decode().strip()

@@ -1,0 +1,86 @@
+"""gitops: the one choke point to git, and the in-process objects it writes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.errors import GitError, UpstreamUnreachable
+from harness.gitops import GitRepo, PushStatus, clean_env, identity_env
+from tests.conftest import WorkRepo, git
+
+
+def test_in_process_objects_are_byte_identical_to_gits(tmp_path: Path) -> None:
+    git(tmp_path, "init", "--quiet")
+    repo = GitRepo(tmp_path)
+    # Names chosen to exercise git's ordering rule (a tree sorts as "name/").
+    files = {"a.b": b"1\n", "a/x": b"2\n", "a-b": b"3\n", "ab": b"4\n", "z/y/deep.txt": b"5\n", "caf\u00e9": b"6\n"}
+    tree = repo.tree_with_changes(None, files)
+    for path, content in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(content)
+    git(tmp_path, "add", "-A")
+    assert git(tmp_path, "write-tree").strip() == tree
+    env = {**identity_env("agent-1"), "GIT_AUTHOR_DATE": "@1700000000 +0000", "GIT_COMMITTER_DATE": "@1700000000 +0000"}
+    ours = repo.commit_tree(tree, [], "claim: x\n\nHarness-Agent: agent-1\n", env)
+    theirs = (
+        subprocess.run(
+            ["git", "commit-tree", tree],
+            cwd=tmp_path,
+            input=b"claim: x\n\nHarness-Agent: agent-1\n",
+            env=clean_env(env),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    assert ours == theirs
+    git(tmp_path, "fsck", "--strict", "--no-dangling")
+
+
+def test_tree_edits_write_and_delete_nested_paths(work: WorkRepo) -> None:
+    repo = GitRepo(work.first_clone)
+    base = repo.rev_parse("HEAD")
+    assert base is not None
+    tree = repo.tree_with_changes(f"{base}^{{tree}}", {"current_tasks/README.md": None, "new/dir/f.txt": b"x\n"})
+    listing = git(work.first_clone, "ls-tree", "-r", "--name-only", tree).split()
+    assert "current_tasks/README.md" not in listing and "new/dir/f.txt" in listing and "harness.yaml" in listing
+    assert repo.read_blobs(tree, ["new/dir/f.txt", "missing"]) == {"new/dir/f.txt": b"x\n", "missing": None}
+
+
+def test_clean_env_drops_stray_git_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_DIR", "/elsewhere")
+    monkeypatch.setenv("GIT_INDEX_FILE", "/elsewhere/index")
+    env = clean_env()
+    assert "GIT_DIR" not in env and "GIT_INDEX_FILE" not in env
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["LC_ALL"] == "C"
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1"  # the hermetic test config survives on purpose
+
+
+def test_git_error_names_command_exit_code_and_stderr(tmp_path: Path) -> None:
+    with pytest.raises(GitError) as caught:
+        GitRepo(tmp_path).run("rev-parse", "--verify", "nope")
+    message = str(caught.value)
+    assert "`git rev-parse --verify nope` exited 128" in message and "fatal" in message
+
+
+def test_push_outcomes_are_classified(work: WorkRepo, tmp_path: Path) -> None:
+    a, b = GitRepo(work.clone("a")), GitRepo(work.clone("b"))
+    for repo, name in ((a, "a.txt"), (b, "b.txt")):
+        (repo.path / name).write_text(name)
+        git(repo.path, "add", name)
+        git(repo.path, "commit", "--quiet", "-m", name)
+    assert a.push("HEAD", "refs/heads/main").status is PushStatus.OK
+    assert b.push("HEAD", "refs/heads/main").status is PushStatus.REJECTED
+    hook = work.upstream / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'ERROR test_x: broke it'\nexit 1\n")
+    hook.chmod(0o755)
+    git(b.path, "pull", "--quiet", "--rebase")
+    refused = b.push("HEAD", "refs/heads/main")
+    assert refused.status is PushStatus.REFUSED and refused.remote_lines == ("ERROR test_x: broke it",)
+    b.run("remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    with pytest.raises(UpstreamUnreachable, match="upstream unreachable"):
+        b.push("HEAD", "refs/heads/main")
