@@ -165,8 +165,9 @@ def locate(st: State, failing: list[int], witness: list[int] | None = None) -> S
         if not remaining:  # every block passes alone: units that fail only together
             yield from interaction(st, witness)
             return
-        if len(remaining) == len(current):  # nothing could be decided here
-            st.undecided.update(current)
+        if len(remaining) == len(current):  # nothing decided: retry as smaller pool groups
+            st.pool.extend(current)
+            st.group = max(1, len(current) // (2 * len(asked) + 2))
             return
         current, probed = remaining, False  # inferred: the failure must be in what is left
     unit = current[0]
