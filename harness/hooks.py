@@ -22,20 +22,18 @@ _TEMPLATE = """\
 {marker} (installed by `harness hooks install`; re-run it to update, do not edit)
 target={target}
 zero=0000000000000000000000000000000000000000
-input=$(cat)
+input=
 need=
 while read -r old new ref; do
-  [ "$ref" = "$target" ] || continue
-  if [ "$old" = "$zero" ] || [ "$new" = "$zero" ]; then need=1; break; fi
-  # Lock-only: every changed path is under current_tasks/. Anything else needs the tests.
-  if git diff-tree -r --no-renames --name-only "$old" "$new" | grep -qv '^current_tasks/'; then
-    need=1; break
-  fi
-done <<HARNESS_EOF
-$input
-HARNESS_EOF
+  input="$input$old $new $ref
+"
+  [ -z "$need" ] && [ "$ref" = "$target" ] || continue
+  if [ "$old" = "$zero" ] || [ "$new" = "$zero" ]; then need=1; continue; fi
+  # Lock-only means no change outside current_tasks/; anything else needs the tests.
+  git diff-tree --quiet -r --no-renames "$old" "$new" -- ':(exclude)current_tasks/' || need=1
+done
 [ -n "$need" ] || exit 0
-printf '%s\\n' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}
+printf '%s' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}
 """
 
 
