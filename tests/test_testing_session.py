@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from tests.conftest import WorkRepo, commit_file, git, run_harness
 
@@ -39,7 +40,7 @@ def test_output_is_a_summary_capped_error_lines_and_the_log(work: WorkRepo) -> N
     assert lines[4].startswith("... and 2 more (all in ")
     assert lines[-1].startswith("log: ") and len(lines) == 6
     log = lines[-1].removeprefix("log: ")
-    assert "case 5: wrong answer" in open(log).read()
+    assert "case 5: wrong answer" in Path(log).read_text()
 
 
 def test_fast_samples_by_agent_and_always_retries_last_failures(work: WorkRepo) -> None:
