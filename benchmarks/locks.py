@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.initrepo import init_work_repo
 from harness.locks import claim
-from harness.workspace import open_workspace
+from harness.workspace import Workspace, open_workspace
 
 RAW_RETRY = """
 set -e
@@ -110,22 +110,26 @@ def bench_contended(base: Path, racers: int) -> None:
     _, up_r = new_work(base, "b-raw")
     clones_h = [clone(up_h, base / "bh" / f"c{i}") for i in range(racers)]
     clones_r = [clone(up_r, base / "br" / f"c{i}") for i in range(racers)]
-    t_h = race(
-        [
-            [sys.executable, "-m", "harness", "claim", f"t{i}", "--repo", str(c), "--agent", f"a{i}"]
-            for i, c in enumerate(clones_h)
-        ],
-        base,
-    )
-    t_r = race([["bash", "-c", RAW_RETRY, "raw", str(c), f"t{i}", f"a{i}"] for i, c in enumerate(clones_r)], base)
+    harness_argv = [
+        [sys.executable, "-m", "harness", "claim", f"t{i}", "--repo", str(c), "--agent", f"a{i}"]
+        for i, c in enumerate(clones_h)
+    ]
+    raw_argv = [["bash", "-c", RAW_RETRY, "raw", str(c), f"t{i}", f"a{i}"] for i, c in enumerate(clones_r)]
+    t_h = race(harness_argv, base)
+    t_r = race(raw_argv, base)
     print(
-        f"(b) {racers} processes, {racers} distinct tasks: raw retry loop {t_r:.2f} s | harness {t_h:.2f} s = {t_h / t_r:.2f}x (target <= 1.5)"
+        f"(b) {racers} processes, {racers} distinct tasks: raw retry loop {t_r:.2f} s | "
+        f"harness {t_h:.2f} s = {t_h / t_r:.2f}x (target <= 1.5)"
     )
+
+
+def _claim(ws: Workspace, task: str) -> None:
+    claim(ws, task)
 
 
 def bench_history(base: Path, rounds: int, commits: int) -> None:
     empty, _ = new_work(base, "c-empty")
-    deep, up_deep = new_work(base, "c-deep")
+    deep, _ = new_work(base, "c-deep")
     stream = "".join(
         f"commit refs/heads/main\ncommitter b <b@x> {1_700_000_000 + i} +0000\ndata {len(f'c{i}')}\nc{i}\n"
         + ("from refs/heads/main^0\n" if i == 0 else "")
@@ -136,8 +140,8 @@ def bench_history(base: Path, rounds: int, commits: int) -> None:
     git(deep, "reset", "-q", "--hard", "main")
     git(deep, "push", "-q", "origin", "main")
     ws_empty, ws_deep = open_workspace(empty, "bench"), open_workspace(deep, "bench")
-    t_empty = median_seconds(lambda i: claim(ws_empty, f"e-{i}") and None, rounds)
-    t_deep = median_seconds(lambda i: claim(ws_deep, f"d-{i}") and None, rounds)
+    t_empty = median_seconds(lambda i: _claim(ws_empty, f"e-{i}"), rounds)
+    t_deep = median_seconds(lambda i: _claim(ws_deep, f"d-{i}"), rounds)
     print(
         f"(c) claim with {commits} prior commits {t_deep * 1000:.0f} ms | empty history {t_empty * 1000:.0f} ms "
         f"= {t_deep / t_empty:.2f}x (target <= 1.2)"

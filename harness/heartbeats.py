@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from harness import retry
 from harness.config import LockSettings
 from harness.gitops import GitRepo, identity_env
 from harness.lockfile import Lock
 from harness.publish import push_with_network_retry
-from harness.retry import upstream_network
 
 HEARTBEAT_PREFIX = "refs/harness/heartbeats"
 SEEN_PREFIX = "refs/harness/seen-heartbeats"
@@ -38,9 +38,7 @@ def push_heartbeat(repo: GitRepo, agent: str, now: float) -> str:
 
 def fetch_heartbeats(repo: GitRepo) -> dict[str, int]:
     """Last heartbeat time (holder's clock, unix seconds) of every agent, by agent id."""
-    for attempt in upstream_network():
-        with attempt:
-            repo.fetch("--prune", f"+{HEARTBEAT_PREFIX}/*:{SEEN_PREFIX}/*")
+    retry.run(retry.upstream_network(), lambda: repo.fetch("--prune", f"+{HEARTBEAT_PREFIX}/*:{SEEN_PREFIX}/*"))
     return repo.ref_dates(SEEN_PREFIX)
 
 

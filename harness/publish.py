@@ -35,16 +35,12 @@ class Published:
 
 def fetch_main(repo: GitRepo, branch: str = "main") -> str | None:
     """Fetch upstream ``branch`` into origin/main (under the network policy); its sha."""
-    for attempt in retry.upstream_network():
-        with attempt:
-            repo.fetch(f"+refs/heads/{branch}:{REMOTE_MAIN}")
+    retry.run(retry.upstream_network(), lambda: repo.fetch(f"+refs/heads/{branch}:{REMOTE_MAIN}"))
     return repo.rev_parse(REMOTE_MAIN)
 
 
 def push_with_network_retry(repo: GitRepo, src: str, dst: str, force: bool = False) -> PushStatus:
-    for attempt in retry.upstream_network():
-        with attempt:
-            result = repo.push(src, dst, force=force)
+    result = retry.run(retry.upstream_network(), lambda: repo.push(src, dst, force=force))
     if result.status is PushStatus.REFUSED:
         detail = "; ".join(result.remote_lines[-8:]) or "no reason given"
         raise GateRefused(f"upstream refused the push to {dst}: {detail}")
@@ -63,17 +59,16 @@ def publish(
     Retries on lost push races until ``deadline``; exceptions from ``decide`` propagate.
     """
     env = identity_env(agent)
-    for attempt in retry.push_race(deadline):
-        with attempt:
-            tip = fetch_main(repo, branch)
-            change = decide(tip)
-            if change is None:
-                return None
-            commit = repo.commit_changes(tip, change.files, change.message, env)
-            status = push_with_network_retry(repo, commit, f"refs/heads/{branch}")
-            if status is PushStatus.REJECTED:
-                raise retry.PushRaceLost(f"push of {commit[:12]} to {branch} lost a race")
-            # Our commit is now the tip; record it locally so reads need no second fetch.
-            repo.run("update-ref", REMOTE_MAIN, commit)
-            return Published(commit, tip)
-    raise AssertionError("push_race policy always reraises")
+
+    def attempt() -> Published | None:
+        tip = fetch_main(repo, branch)
+        change = decide(tip)
+        if change is None:
+            return None
+        commit = repo.commit_changes(tip, change.files, change.message, env)
+        status = push_with_network_retry(repo, commit, f"refs/heads/{branch}")
+        if status is PushStatus.REJECTED:
+            raise retry.PushRaceLost(f"push of {commit[:12]} to {branch} lost a race")
+        return Published(commit, tip)
+
+    return retry.run(retry.push_race(deadline), attempt)

@@ -88,22 +88,23 @@ def _local_work_count(ws: Workspace) -> int:
 def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) -> str:
     """Rebase the local commits on the tip, add the release commit, push both at once."""
     env = identity_env(ws.agent)
-    for attempt in retry.push_race():
-        with attempt:
-            tip = fetch_main(ws.repo, ws.config.branch)
-            snap = read_snapshot(ws.repo, tip)
-            _fenced_check_parking(ws, snap, task)
-            _rebase_onto(ws, REMOTE_MAIN)
-            change = _release_change(ws, task, outcome, note, tip)
-            commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
-            status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
-            if status is PushStatus.REJECTED:
-                raise retry.PushRaceLost("release push lost a race")
-            ws.repo.run("update-ref", REMOTE_MAIN, commit)
-            # Move the local branch onto the release commit (it only deletes the lock file).
-            ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
-            return commit
-    raise AssertionError("push_race policy always reraises")
+
+    def attempt() -> str:
+        tip = fetch_main(ws.repo, ws.config.branch)
+        snap = read_snapshot(ws.repo, tip)
+        _fenced_check_parking(ws, snap, task)
+        _rebase_onto(ws, REMOTE_MAIN)
+        change = _release_change(ws, task, outcome, note, tip)
+        commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
+        status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
+        if status is PushStatus.REJECTED:
+            raise retry.PushRaceLost("release push lost a race")
+        ws.repo.run("update-ref", REMOTE_MAIN, commit)
+        # Move the local branch onto the release commit (it only deletes the lock file).
+        ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
+        return commit
+
+    return retry.run(retry.push_race(), attempt)
 
 
 def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
