@@ -145,6 +145,9 @@ def _register_commands() -> None:
     from harness import cli_gate, cli_test
 
     cli.add_command(cli_test.test), cli.add_command(cli_gate.gate), cli.add_command(cli_gate.hooks)
+    from harness import cli_fleet, cli_loop
+
+    cli.add_command(cli_loop.loop), cli_fleet.register(cli)
     from harness import cli_bisect
 
     cli.add_command(cli_bisect.bisect)

@@ -1,0 +1,122 @@
+"""``agent:`` and ``loop:`` sections of harness.yaml → frozen settings for ``harness loop``.
+
+Kept beside config.py (and using its field reader) so every error still names the file
+and the field. Durations accept fractions of a second: tests and demos run short loops.
+
+```yaml
+agent:
+  backend: claude            # claude | codex | aider | gemini | command | builtin
+  model: ""                  # passed to backends that take a model
+  command: ""                # command backend: a template with {prompt_file} {task} {agent} {role}
+  args: []                   # extra arguments appended to the backend's argv
+loop:
+  mode: auto                 # queue (the scheduler picks) | open (the agent claims) | auto
+  session_timeout_seconds: 3600
+  idle_backoff_seconds: 5    # first wait when nothing is claimable, doubling up to the max
+  idle_backoff_max_seconds: 300
+  rate_limit_backoff_seconds: 60
+  rate_limit_backoff_max_seconds: 3600
+  kill_grace_seconds: 10     # SIGTERM → SIGKILL for a session being stopped
+  resolution_sessions: 1     # agent sessions allowed to resolve same-line conflicts
+  session_user: ""           # when the loop runs as root: run sessions as this user (name or uid)
+  regenerate:                # dependency lock file → command that rebuilds it after a conflict
+    uv.lock: uv lock
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from harness.config import Config, _Reader
+
+BACKENDS = ("claude", "codex", "aider", "gemini", "command", "builtin")
+MODES = ("auto", "queue", "open")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    backend: str = "claude"
+    model: str = ""
+    command: str = ""
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    mode: str = "auto"
+    session_timeout_seconds: float = 3600.0
+    idle_backoff_seconds: float = 5.0
+    idle_backoff_max_seconds: float = 300.0
+    rate_limit_backoff_seconds: float = 60.0
+    rate_limit_backoff_max_seconds: float = 3600.0
+    kill_grace_seconds: float = 10.0
+    resolution_sessions: int = 1
+    session_user: str = ""
+    regenerate: Mapping[str, str] = field(default_factory=dict)
+
+
+def read_agent_settings(config: Config) -> AgentSettings:
+    section = _Reader(config.path, config.raw).mapping("agent")
+    section.reject_unknown(set(AgentSettings.__dataclass_fields__))
+    d = AgentSettings()
+    backend = str(section.data.get("backend", d.backend))
+    if backend not in BACKENDS:
+        raise section.fail("backend", f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+    return AgentSettings(
+        backend=backend,
+        model=_text(section, "model", d.model),
+        command=_text(section, "command", d.command),
+        args=_strings(section, "args"),
+    )
+
+
+def read_loop_settings(config: Config) -> LoopSettings:
+    section = _Reader(config.path, config.raw).mapping("loop")
+    section.reject_unknown(set(LoopSettings.__dataclass_fields__))
+    d = LoopSettings()
+    mode = str(section.data.get("mode", d.mode))
+    if mode not in MODES:
+        raise section.fail("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
+    regenerate = section.mapping("regenerate").data
+    if not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in regenerate.items()):
+        raise section.fail("regenerate", "expected a mapping of lock file name to a shell command")
+    return LoopSettings(
+        mode=mode,
+        session_timeout_seconds=_seconds(section, "session_timeout_seconds", d.session_timeout_seconds, positive=True),
+        idle_backoff_seconds=_seconds(section, "idle_backoff_seconds", d.idle_backoff_seconds),
+        idle_backoff_max_seconds=_seconds(section, "idle_backoff_max_seconds", d.idle_backoff_max_seconds),
+        rate_limit_backoff_seconds=_seconds(section, "rate_limit_backoff_seconds", d.rate_limit_backoff_seconds),
+        rate_limit_backoff_max_seconds=_seconds(
+            section, "rate_limit_backoff_max_seconds", d.rate_limit_backoff_max_seconds
+        ),
+        kill_grace_seconds=_seconds(section, "kill_grace_seconds", d.kill_grace_seconds),
+        resolution_sessions=section.positive_int("resolution_sessions", d.resolution_sessions),
+        session_user=_text(section, "session_user", d.session_user),
+        regenerate=dict(regenerate),
+    )
+
+
+def _seconds(section: _Reader, key: str, default: float, positive: bool = False) -> float:
+    value = section.data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise section.fail(key, f"expected a number of seconds {bound}, got {value!r}")
+    return float(value)
+
+
+def _text(section: _Reader, key: str, default: str) -> str:
+    value = section.data.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str | int):
+        raise section.fail(key, f"expected a string, got {value!r}")
+    return str(value)
+
+
+def _strings(section: _Reader, key: str) -> tuple[str, ...]:
+    value = section.data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise section.fail(key, f"expected a list of strings, got {value!r}")
+    return tuple(value)

@@ -1,0 +1,337 @@
+"""The steps of one loop iteration, each small and named: sync, recover, pick/claim,
+session, integrate, hand back. ``loop.py`` strings them together and records the result.
+
+Every step that touches a lock ends with the lock released or handed back, whatever the
+session did (invariant 7), and every commit the agent made is pushed or parked (invariant 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import records
+from harness.agents.base import Backend, SessionContext, Usage
+from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable
+from harness.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
+from harness.locks import claim, heartbeat
+from harness.loop_config import AgentSettings, LoopSettings
+from harness.loop_events import IterationEvent
+from harness.prompt import PromptInput, render, write_prompt
+from harness.publish import REMOTE_MAIN, fetch_main
+from harness.release import Outcome, release
+from harness.session import SessionResult, SessionSpec, SessionUser, run_session
+from harness.snapshot import read_snapshot
+from harness.tasks import TaskSpec, claimable
+from harness.workspace import Workspace
+
+CLAIM_ATTEMPTS = 6  # candidates tried per iteration before backing off
+INTEGRATE_ATTEMPTS = 3  # upstream moved under our release with a conflicting change
+
+
+@dataclass
+class Ctx:
+    ws: Workspace
+    role: str
+    agent: AgentSettings
+    loop: LoopSettings
+    backend: Backend
+    log_dir: Path
+    user: SessionUser | None
+    stop_requested: Callable[[], bool]
+    say: Callable[[str], None]
+
+
+# -- sync and recovery -----------------------------------------------------------
+
+
+def sync(ctx: Ctx, event: IterationEvent) -> None:
+    """Fetch; park anything left in the clone; reset the worktree to upstream main."""
+    ws = ctx.ws
+    fetch_main(ws.repo, ws.config.branch)
+    if rebase_in_progress(ws):
+        ws.repo.run("rebase", "--abort", check=False)
+    if ws.repo.out("status", "--porcelain", "--untracked-files=all"):
+        ws.repo.run("add", "-A")
+        ws.repo.run(
+            "commit", "--quiet", "--no-verify", "-m", "wip: left uncommitted by an earlier session", env=_identity(ws)
+        )
+    if ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD"):
+        ref = park(ws, "unpushed")
+        ctx.say(f"ERROR sync: commits no iteration pushed were parked on {ref}")
+    ws.repo.run("checkout", "--quiet", "--force", "-B", ws.config.branch, REMOTE_MAIN)
+    ws.repo.run("clean", "-fdq")
+
+
+def hand_back_leftovers(ctx: Ctx) -> list[str]:
+    """Locks this clone still holds from an earlier iteration or a killed loop: hand back."""
+    returned = []
+    for record in records.all_records(ctx.ws.state_dir):
+        returned.append(record.task)
+        hand_back(ctx, record.task, "left held by an earlier iteration")
+    return returned
+
+
+# -- pick and claim --------------------------------------------------------------
+
+
+def choose_mode(ctx: Ctx, specs: dict[str, TaskSpec]) -> str:
+    if ctx.loop.mode != "auto":
+        return ctx.loop.mode
+    return "queue" if specs else "open"
+
+
+def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bool]:
+    """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate."""
+    ws = ctx.ws
+    for _ in range(CLAIM_ATTEMPTS):
+        tip = fetch_main(ws.repo, ws.config.branch)
+        snap = read_snapshot(ws.repo, tip, with_paths=True)
+        ranked = claimable(snap.board(), ctx.role)
+        if not ranked:
+            open_left = [s for s in snap.specs.values() if not s.done and (s.role in (None, ctx.role))]
+            return None, not open_left
+        spec = spread(ranked, ws.agent)
+        try:
+            claim(ws, spec.id, role=ctx.role, lease_seconds=None)
+        except (LockHeld, NotClaimable):
+            event.claims_lost += 1
+            continue
+        # The claim moved origin/main; the session starts from it.
+        ws.repo.run("merge", "--ff-only", "--quiet", REMOTE_MAIN, check=False)
+        return spec, False
+    return None, False
+
+
+def spread(ranked: list[TaskSpec], agent: str) -> TaskSpec:
+    """Among the best few candidates, a stable per-agent choice: N agents asking at once do
+    not all race for the single top task (measured: that costs one lost claim per agent)."""
+    top = ranked[: min(len(ranked), 8)]
+    index = int(hashlib.sha1(agent.encode()).hexdigest(), 16) % len(top)
+    return top[index]
+
+
+# -- the session -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    result: SessionResult
+    usage: Usage
+    log: Path
+
+
+def run_agent(
+    ctx: Ctx, iteration: int, mode: str, spec: TaskSpec | None, kind: str = "work", conflicts: list[str] | None = None
+) -> SessionOutcome:
+    ws = ctx.ws
+    task_id = spec.id if spec else None
+    text = render(ws, PromptInput(ctx.role, iteration, mode, spec, task_id))
+    if kind == "resolve":
+        text = _resolve_prompt(task_id, conflicts or []) + text
+    prompt = write_prompt(ws.state_dir / "prompt.md", text)
+    sctx = SessionContext(
+        ws.root, prompt, ws.agent, ctx.role, task_id, kind, ctx.agent.model, ctx.agent.command, ctx.agent.args
+    )
+    invocation = ctx.backend.invocation(sctx)
+    log = session_log_path(ctx.log_dir, ws.repo.out("rev-parse", "--short=7", "HEAD"))
+    header = (
+        f"# harness {kind} session: agent {ws.agent} role {ctx.role} task {task_id or '-'} "
+        f"iteration {iteration}\n# argv: {invocation.argv}\n"
+    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(header)
+    offset = log.stat().st_size
+    env = _session_env(ctx, task_id, kind, iteration, prompt, invocation.env)
+    spec_run = SessionSpec(
+        invocation.argv,
+        ws.root,
+        env,
+        log,
+        ctx.loop.session_timeout_seconds,
+        invocation.stdin_file,
+        ctx.user,
+        ctx.loop.kill_grace_seconds,
+    )
+    result = run_session(spec_run, _ticker(ctx, task_id is not None))
+    output = _read_from(log, offset)
+    usage = ctx.backend.usage(output, result.returncode)
+    return SessionOutcome(result, usage, log)
+
+
+def session_log_path(log_dir: Path, short_sha: str) -> Path:
+    """``agent_logs/agent_<short-sha>.log``; a second session on the same commit gets ``-2``…"""
+    path = log_dir / f"agent_{short_sha}.log"
+    n = 2
+    while path.exists():
+        path = log_dir / f"agent_{short_sha}-{n}.log"
+        n += 1
+    return path
+
+
+def _ticker(ctx: Ctx, holding: bool) -> Callable[[], bool]:
+    every = max(1.0, float(ctx.ws.config.locks.heartbeat_seconds))
+    state = {"next": time.monotonic() + every}
+
+    def tick() -> bool:
+        if holding and time.monotonic() >= state["next"]:
+            state["next"] = time.monotonic() + every
+            try:
+                heartbeat(ctx.ws)
+            except HarnessError as exc:  # a missed beat is not worth stopping the session for
+                ctx.say(f"warning: heartbeat failed: {exc}")
+        return ctx.stop_requested()
+
+    return tick
+
+
+def _session_env(
+    ctx: Ctx, task: str | None, kind: str, iteration: int, prompt: Path, extra: dict[str, str]
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    bin_dir = str(Path(sys.executable).parent)  # where `harness` itself is installed
+    env.update(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            "HARNESS_AGENT": ctx.ws.agent,
+            "HARNESS_ROLE": ctx.role,
+            "HARNESS_TASK": task or "",
+            "HARNESS_SESSION_KIND": kind,
+            "HARNESS_ITERATION": str(iteration),
+            "HARNESS_PROMPT_FILE": str(prompt),
+        }
+    )
+    if ctx.user is not None:
+        home = ctx.user.home if ctx.user.home and ctx.user.home.is_dir() else ctx.ws.state_dir / "agent-home"
+        home.mkdir(mode=0o777, parents=True, exist_ok=True)
+        # The clone belongs to the loop's user; let the agent's git work in it anyway.
+        env.update(
+            {
+                "HOME": str(home),
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "safe.directory",
+                "GIT_CONFIG_VALUE_0": "*",
+            }
+        )
+    env.update(extra)
+    return env
+
+
+def _resolve_prompt(task: str | None, files: list[str]) -> str:
+    return (
+        f"# Resolve a conflict (task {task})\n\nA rebase of your commits onto upstream main stopped: both sides "
+        f"changed the same lines in {', '.join(files)}. Edit those files so they keep both intents, remove "
+        "every conflict marker and `git add` them. Do not commit, push or abort: the loop continues the "
+        "rebase. Exit non-zero if you cannot; your commits are then kept on a side ref.\n\n"
+    )
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace")
+
+
+# -- after the session -----------------------------------------------------------
+
+
+def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
+    """Rebase by conflict class, gate, release done with the work. Returns the outcome."""
+    ws = ctx.ws
+    for _ in range(INTEGRATE_ATTEMPTS):
+        fetch_main(ws.repo, ws.config.branch)
+
+        def resolver(files: list[str]) -> bool:
+            outcome = run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files)
+            return outcome.result.ok
+
+        result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
+        event.conflicts_resolved += result.resolved
+        if result.verdict is not Verdict.CLEAN:
+            ctx.say(f"ERROR {spec.id}: {result.error}")
+            event.error = result.error
+            _drop_local_work(ws)
+            hand_back(ctx, spec.id, result.error)
+            return str(result.verdict.value)
+        try:
+            gate(ctx)
+            released = release(ws, spec.id, Outcome.DONE, note=f"iteration {iteration}")
+        except GateRefused as exc:
+            event.pushes_refused += 1
+            ref = park(ws, spec.id)
+            ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}")
+            event.error = str(exc)
+            _drop_local_work(ws)
+            hand_back(ctx, spec.id, "push refused")
+            return "refused"
+        except Fenced as exc:
+            ctx.say(f"ERROR {spec.id}: {exc}")
+            event.error = str(exc)
+            return "fenced"
+        except (LockHeld, NotClaimable):
+            raise
+        except HarnessError as exc:
+            if "conflict" not in str(exc):
+                raise
+            continue  # upstream moved with a conflicting change between our rebase and push
+        event.commits_pushed = released.work_commits
+        return "done"
+    ref = park(ws, spec.id)
+    ctx.say(f"ERROR {spec.id}: upstream kept moving under the release; work kept on {ref}")
+    _drop_local_work(ws)
+    hand_back(ctx, spec.id, "could not integrate")
+    return "parked"
+
+
+def gate(ctx: Ctx) -> None:
+    """The pre-push gate, when harness.gate exists and harness.yaml configures tests."""
+    if not ctx.ws.config.raw.get("tests") or importlib.util.find_spec("harness.gate") is None:
+        return
+    module = importlib.import_module("harness.gate")
+    pre_push: Callable[[Workspace], object] | None = getattr(module, "pre_push", None)
+    if pre_push is not None:
+        pre_push(ctx.ws)
+
+
+def hand_back(ctx: Ctx, task: str, why: str) -> None:
+    """Park local commits on a fresh side ref, then release as abandoned; never raises."""
+    try:
+        ref = park(ctx.ws, task)
+        if ref:
+            ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {ref}")
+            _drop_local_work(ctx.ws)
+        release(ctx.ws, task, Outcome.ABANDONED, note=why[:200])
+    except Fenced as exc:
+        ctx.say(f"ERROR {task}: {exc}")
+        records.drop_record(ctx.ws.state_dir, task)
+    except HarnessError as exc:
+        ctx.say(f"ERROR {task}: could not hand the lock back ({exc}); the next iteration retries")
+
+
+def still_held(ctx: Ctx, task: str) -> bool:
+    record = records.read_record(ctx.ws.state_dir, task)
+    tip = fetch_main(ctx.ws.repo, ctx.ws.config.branch)
+    entry = read_snapshot(ctx.ws.repo, tip).entries.get(task)
+    return record is not None and entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
+
+
+def has_local_work(ws: Workspace) -> bool:
+    return ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD") > 0
+
+
+def _drop_local_work(ws: Workspace) -> None:
+    """After parking: the clone goes back to upstream so the release parks nothing twice."""
+    ws.repo.run("reset", "--quiet", "--hard", REMOTE_MAIN, check=False)
+
+
+def _identity(ws: Workspace) -> dict[str, str]:
+    from harness.gitops import identity_env
+
+    return identity_env(ws.agent)

@@ -1,0 +1,67 @@
+"""Shared helpers for the loop tests: builtin task specs, short loop settings, upstream reads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from harness.loop import LoopOptions, LoopSummary, run_loop
+from harness.loop_config import AgentSettings, LoopSettings
+from harness.taskops import add_task
+from harness.tasks import TaskSpec
+from harness.workspace import Workspace
+from tests.conftest import WorkRepo
+
+FAST = LoopSettings(
+    session_timeout_seconds=30,
+    idle_backoff_seconds=0.05,
+    idle_backoff_max_seconds=0.2,
+    rate_limit_backoff_seconds=0.05,
+    rate_limit_backoff_max_seconds=0.2,
+    kill_grace_seconds=1,
+)
+
+
+def write_task(ws: Workspace, task: str, path: str, text: str, **extra: object) -> None:
+    """A spec the builtin agent can do: write ``text`` to ``path``."""
+    body = f"@write {path}\n{text}\n@end\n"
+    add_task(ws, TaskSpec(id=task, title=f"do {task}", body=body, **extra))  # type: ignore[arg-type]
+
+
+def run(
+    ws: Workspace,
+    backend: str = "builtin",
+    command: str = "",
+    lines: list[str] | None = None,
+    **options: object,
+) -> LoopSummary:
+    settings = options.pop("settings", FAST)
+    assert isinstance(settings, LoopSettings)
+    opts = LoopOptions(
+        role="core-dev",
+        agent=AgentSettings(backend=backend, command=command),
+        settings=settings,
+        **options,  # type: ignore[arg-type]
+    )
+    out = lines if lines is not None else []
+    return run_loop(ws, opts, out.append)
+
+
+def locks_upstream(work: WorkRepo) -> list[str]:
+    text = work.upstream_git("ls-tree", "--name-only", "main", "current_tasks/")
+    return [p for p in text.splitlines() if p.endswith(".lock")]
+
+
+def parked_refs(work: WorkRepo) -> list[str]:
+    return work.upstream_git("for-each-ref", "--format=%(refname)", "refs/harness/parked/").split()
+
+
+def short(settings: LoopSettings, **changes: object) -> LoopSettings:
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def script(tmp: Path, name: str, text: str) -> str:
+    path = tmp / name
+    path.write_text("#!/bin/sh\n" + text)
+    path.chmod(0o755)
+    return str(path)

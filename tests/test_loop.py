@@ -1,0 +1,229 @@
+"""The loop against real git, real processes and real agents (the builtin scripted agent
+and shell-script agents through the command backend)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.loop_events import read_events
+from tests.conftest import WorkRepo, git
+from tests.loophelpers import FAST, locks_upstream, parked_refs, run, script, short, write_task
+
+
+def test_builtin_agent_does_the_task_and_the_loop_records_it(work: WorkRepo) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "greet", "src/greet.txt", "hello")
+    lines: list[str] = []
+    summary = run(ws, lines=lines, exit_when_idle=True)
+    assert summary.outcomes == {"done": 1} and summary.stopped_by == "no open task left"
+    assert work.upstream_file("src/greet.txt") == "hello\n"
+    assert yaml.safe_load(work.upstream_file("tasks/greet.yaml") or "")["status"] == "done"
+    assert locks_upstream(work) == []
+    (event,) = read_events(ws.root / "agent_logs" / "events.jsonl")
+    assert event["task"] == "greet" and event["outcome"] == "done" and event["commits_pushed"] == 1
+    log = Path(event["log"])
+    assert log.parent == ws.root / "agent_logs" and log.name.startswith("agent_") and log.exists()
+    assert "builtin agent: applied task greet" in log.read_text()
+    assert any("scripted agent, not an AI" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "exit_text"),
+    [
+        ("echo work > f.txt; git add f.txt; git commit -qm wip; exit 3", "failed", "exited 3"),
+        ("kill -9 $$", "killed", "SIGKILL"),
+        ("sleep 300 & sleep 300", "timeout", "timed out"),
+    ],
+    ids=["exits-non-zero", "killed-by-signal", "hangs-past-timeout"],
+)
+def test_a_failing_session_hands_the_lock_back_and_the_loop_goes_on(
+    work: WorkRepo, tmp_path: Path, body: str, outcome: str, exit_text: str
+) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "t1", "x.txt", "x")
+    write_task(ws, "t2", "y.txt", "y")
+    agent = script(tmp_path, "agent.sh", body + "\n")
+    start = time.monotonic()
+    lines: list[str] = []
+    summary = run(ws, "command", agent, lines, max_iterations=2, settings=short(FAST, session_timeout_seconds=1.5))
+    assert summary.iterations == 2 and summary.outcomes == {outcome: 2}  # the loop went on after the first
+    assert time.monotonic() - start < 25
+    assert locks_upstream(work) == []  # both locks handed back
+    events = read_events(ws.root / "agent_logs" / "events.jsonl")
+    assert all(exit_text in e["session_exit"] for e in events)
+    assert any(line.startswith("ERROR t") for line in lines)
+    if outcome == "failed":  # the commits of a failed session are parked, not lost
+        refs = parked_refs(work)
+        assert refs and all(work.upstream_git("show", f"{r}:f.txt").strip() == "work" for r in refs)
+    if outcome == "timeout":  # the hung session's whole group is gone
+        assert subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).returncode == 1
+
+
+def test_a_session_that_kills_every_process_it_can_see_cannot_stop_the_loop(work: WorkRepo, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only a loop running as root can run its sessions as another user")
+    base = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-killall-{os.getpid()}"
+    base.mkdir(mode=0o755)
+    try:
+        clone = base / "clone"
+        git(base, "clone", "--quiet", str(work.upstream), str(clone))
+        from harness.workspace import open_workspace
+
+        ws = open_workspace(clone, "killer")
+        write_task(ws, "t1", "x.txt", "x")
+        killer = 'echo "killer runs as $(id -u)"; kill -9 $PPID; kill -9 -1; pkill -9 -f harness; pkill -9 python\n'
+        agent = script(base, "killall.sh", killer)
+        uid = 300000 + os.getpid() % 100000  # a uid nothing else on this machine runs as
+        settings = short(FAST, session_user=str(uid))
+        summary = run(ws, "command", agent, max_iterations=2, settings=settings)
+        # We are still here (the loop runs in this process), and the loop went on to a second session.
+        assert summary.iterations == 2 and summary.outcomes == {"killed": 2}  # `pkill -f harness` hit itself
+        assert locks_upstream(work) == []
+        events = read_events(clone / "agent_logs" / "events.jsonl")
+        assert all(f"killer runs as {uid}" in Path(e["log"]).read_text() for e in events)
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRepo, tmp_path: Path) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "slow", "x.txt", "x")
+    agent = script(tmp_path, "slow.sh", "echo started; sleep 120\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "loop", "--role", "core-dev", "--agent-cmd", agent, "--agent", "a1"],
+        cwd=ws.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not locks_upstream(work) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert locks_upstream(work) == ["current_tasks/slow.lock"]
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "loop stopped: SIGTERM" in out
+    assert locks_upstream(work) == []
+    assert subprocess.run(["pgrep", "-f", "sleep 120"], capture_output=True).returncode == 1
+
+
+def test_stop_file_ends_the_loop_between_iterations(work: WorkRepo) -> None:
+    ws = work.workspace("a1")
+    for i in range(3):
+        write_task(ws, f"t{i}", f"f{i}.txt", "x")
+    stop = ws.root / "STOP"
+    stop.touch()
+    summary = run(ws, stop_file=stop)
+    assert summary.iterations == 0 and summary.stopped_by.startswith("stop file")
+
+
+def test_rate_limited_backend_hands_back_and_backs_off_exponentially(work: WorkRepo, tmp_path: Path) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "t1", "x.txt", "x")
+    agent = script(tmp_path, "limited.sh", "echo 'API Error: 429 rate_limit_error: too many requests'; exit 1\n")
+    lines: list[str] = []
+    summary = run(ws, "command", agent, lines, max_iterations=3)
+    assert summary.outcomes == {"rate-limited": 3}
+    waits = [line for line in lines if line.startswith("rate limited by command: backing off")]
+    assert [w.split()[-2] for w in waits] == ["0.05", "0.1", "0.2"]  # doubling, up to the max
+    assert locks_upstream(work) == []
+    assert "rate_limit_error" in read_events(ws.root / "agent_logs" / "events.jsonl")[0]["error"]
+
+
+def test_budget_stops_the_loop_when_the_reported_cost_is_spent(work: WorkRepo, tmp_path: Path) -> None:
+    ws = work.workspace("a1")
+    for i in range(4):
+        write_task(ws, f"t{i}", f"f{i}.txt", "x")
+    result = {"type": "result", "is_error": False, "total_cost_usd": 0.6, "usage": {"input_tokens": 10}}
+    agent = script(
+        tmp_path,
+        "paid.sh",
+        f"echo done > \"out-$HARNESS_TASK.txt\"; git add -A; git commit -qm work\necho '{json.dumps(result)}'\n",
+    )
+    summary = run(ws, "command", agent, budget_usd=1.0)
+    assert summary.iterations == 2 and summary.stopped_by.startswith("budget spent")
+    assert summary.cost_usd == pytest.approx(1.2)
+    events = read_events(ws.root / "agent_logs" / "events.jsonl")
+    assert [e["input_tokens"] for e in events] == [10, 10]
+
+
+def test_nothing_to_claim_with_once_returns_instead_of_waiting(work: WorkRepo) -> None:
+    from harness.locks import claim
+
+    other = work.workspace("other")
+    write_task(other, "t1", "x.txt", "x")
+    claim(other, "t1")
+    summary = run(work.workspace("a1"), max_iterations=1)
+    assert summary.iterations == 0 and summary.stopped_by == "nothing to claim"
+
+
+def test_open_mode_the_agent_claims_and_the_loop_hands_back_what_it_left(work: WorkRepo, tmp_path: Path) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "t1", "x.txt", "x")
+    summary = run(ws, max_iterations=1, settings=short(FAST, mode="open"))  # builtin claims and releases itself
+    assert summary.outcomes == {"released-by-agent": 1}
+    assert yaml.safe_load(work.upstream_file("tasks/t1.yaml") or "")["status"] == "done"
+    write_task(ws, "t2", "y.txt", "y")
+    harness = f"{sys.executable} -m harness"
+    agent = script(tmp_path, "claims.sh", f"{harness} claim t2 --role core-dev\n")  # claims, never releases
+    lines: list[str] = []
+    summary = run(ws, "command", agent, lines, max_iterations=1, settings=short(FAST, mode="open"))
+    assert summary.outcomes == {"no-change": 1}
+    assert locks_upstream(work) == []
+    assert any("left its lock held; handed back" in line for line in lines)
+
+
+def test_commits_left_in_the_clone_are_parked_at_the_next_sync(work: WorkRepo) -> None:
+    ws = work.workspace("a1")
+    (ws.root / "stray.txt").write_text("uncommitted work\n")
+    write_task(ws, "t1", "x.txt", "x")
+    lines: list[str] = []
+    run(ws, lines=lines, exit_when_idle=True)
+    (ref,) = parked_refs(work)
+    assert work.upstream_git("show", f"{ref}:stray.txt") == "uncommitted work\n"
+    assert any(line.startswith("ERROR sync:") and ref in line for line in lines)
+
+
+def test_four_agents_drain_a_sixteen_task_queue_each_task_done_once(work: WorkRepo) -> None:
+    ws = work.workspace("seed")
+    for i in range(16):
+        write_task(ws, f"t{i:02d}", f"src/f{i:02d}.txt", f"task {i}")
+    procs = []
+    for n in range(4):
+        clone = work.clone(f"agent{n}")
+        cmd = [sys.executable, "-m", "harness", "loop", "--role", "core-dev", "--backend", "builtin"]
+        cmd += ["--agent", f"core-dev-{n}", "--exit-when-idle", "--idle-backoff", "0.1"]
+        procs.append(subprocess.Popen(cmd, cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert locks_upstream(work) == []
+    for i in range(16):
+        spec = yaml.safe_load(work.upstream_file(f"tasks/t{i:02d}.yaml") or "")
+        assert spec["status"] == "done"
+        assert work.upstream_file(f"src/f{i:02d}.txt") == f"task {i}\n"
+    # History: every task claimed exactly once, and no claim while another holder had it.
+    subjects = work.upstream_git("log", "--reverse", "--format=%s", "main").splitlines()
+    holders: dict[str, int] = {}
+    for subject in subjects:
+        verb, _, rest = subject.partition(": ")
+        task = rest.split(" ")[0]
+        if verb in ("claim", "reclaim"):
+            assert holders.get(task, 0) == 0, f"{task} claimed while held"
+            holders[task] = 1
+        elif verb == "release":
+            holders[task] = 0
+    claims = [s for s in subjects if s.startswith("claim: ")]
+    assert sorted(claims) == sorted(f"claim: t{i:02d}" for i in range(16))
+    done = sum(o.count("→ done") for o in outputs)
+    assert done == 16
