@@ -184,4 +184,8 @@ def peer_directories(source_dir: Path, target_dir: Path, source: str) -> PeerRes
     shared.mkdir(exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(shared, filter="data")
+    # The "data" filter gives the owner write permission back; the copy is to be read only.
+    for path in (shared / source).rglob("*"):
+        if path.is_file():
+            path.chmod(0o444)
     return result
