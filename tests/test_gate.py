@@ -201,3 +201,28 @@ def test_concurrent_pushes_the_landed_tree_is_the_tested_tree(gated: WorkRepo) -
     assert tip == heads[winner]
     # The baseline recorded for the landed tip is the run on exactly that tree.
     assert baseline(gated, tip) == {"t/a.sh", "t/b.sh", "t/c.sh", f"t/{winner}.sh"}
+
+
+def test_a_broken_config_at_the_tip_can_be_fixed_only_by_a_lead_push(gated: WorkRepo) -> None:
+    clone = gated.first_clone
+    commit_file(clone, "harness.yaml", CONFIG + "tests_typo: 1\n", "break config")
+    assert push(clone, role="lead").returncode != 0  # tested with the old (good) config: refused
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    # Put the broken config on the tip behind the gate's back, as a crash or an admin might.
+    broken = commit_file(clone, "harness.yaml", CONFIG + "tests_typo: 1\n", "broken")
+    assert push(clone, ref="refs/harness/parked/admin/broken").returncode == 0
+    gated.upstream_git("update-ref", "refs/heads/main", broken)
+    commit_file(clone, "harness.yaml", CONFIG, "fix config")
+    refused = push(clone)
+    assert refused.returncode != 0 and "tests_typo: unknown key" in refused.stderr
+    assert push(clone, role="lead").returncode == 0
+
+
+def test_install_does_not_clobber_a_foreign_hook(work: WorkRepo) -> None:
+    hook = work.upstream / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    refused = run_harness("hooks", "install", cwd=work.first_clone)
+    assert refused.returncode == 1 and "move it away or pass --force" in refused.stderr
+    assert hook.read_text() == "#!/bin/sh\nexit 0\n"
+    assert run_harness("hooks", "install", "--force", cwd=work.first_clone).returncode == 0
+    assert "harness pre-receive gate" in hook.read_text()
