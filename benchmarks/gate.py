@@ -1,6 +1,6 @@
 """Gate and test-runner benchmark, side by side.
 
-    .venv/bin/python benchmarks/gate.py [--pushes 30] [--files 2000] [--parallel 200]
+    .venv/bin/python -m benchmarks.gate [--pushes 30] [--files 2000] [--parallel 200]
 
 (a) a lock-only push (only current_tasks/ changed) through the installed pre-receive gate
     over the same push to an unhooked upstream. Target <= 1.3x.
