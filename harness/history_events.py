@@ -1,12 +1,16 @@
 """The loop's per-iteration events (``agent_logs/events.jsonl``), read tolerantly.
 
-The loop writes one JSON object per iteration. This reader takes what it finds and
-never fails on a bad line (it counts it): a fleet's owner wants the numbers that exist,
-not a traceback because one agent was killed mid-write. Recognised keys, with aliases:
+The loop (harness/loop_events.py) writes one JSON object per iteration. This reader takes
+what it finds and never fails on a bad line (it counts it): a fleet's owner wants the
+numbers that exist, not a traceback because one agent was killed mid-write. Keys, with the
+aliases other writers use:
 
-  time (ts, at, end, finished_at): unix seconds or ISO-8601   agent, role, task, outcome
-  duration (duration_seconds)   tokens (int, or a mapping of ints: summed)
-  cost (cost_usd)   commits_pushed (commits)   tests_passed, tests_total (or tests: {passed, total})
+  time: started_at + duration_seconds (the iteration's end), else time, ts, at, end, finished_at
+        (unix seconds or ISO-8601)
+  agent, role, task, outcome        duration (duration_seconds)
+  tokens: input_tokens + output_tokens, else tokens (int, or a mapping of ints: summed)
+  cost (cost_usd)   commits_pushed (commits)   claims_lost   pushes_refused
+  tests_passed, tests_total (or tests: {passed, total})
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class LoopEvent:
     tokens: int
     cost: float
     commits_pushed: int
+    claims_lost: int  # claim races lost in the iteration (at least 1 when the outcome is "lost")
+    pushes_refused: int  # pushes the gate refused (at least 1 when the outcome is "refused")
     tests_passed: int | None
     tests_total: int | None
 
@@ -73,19 +79,29 @@ def read_events(path: Path) -> LoopEvents | None:
 def _event(data: Mapping[str, Any]) -> LoopEvent:
     raw_tests = data.get("tests")
     tests: Mapping[str, Any] = raw_tests if isinstance(raw_tests, Mapping) else {}
+    outcome = str(data.get("outcome") or "unknown")
     return LoopEvent(
-        time=_time(_first(data, "time", "ts", "at", "end", "finished_at")),
+        time=_end_time(data),
         agent=str(data.get("agent") or "-"),
         role=str(data.get("role") or "-"),
         task=str(data.get("task") or ""),
-        outcome=str(data.get("outcome") or "unknown"),
+        outcome=outcome,
         duration=_number(_first(data, "duration", "duration_seconds")),
-        tokens=_tokens(data.get("tokens")),
+        tokens=_tokens(data),
         cost=_number(_first(data, "cost", "cost_usd")) or 0.0,
         commits_pushed=int(_number(_first(data, "commits_pushed", "commits")) or 0),
+        claims_lost=max(int(_number(data.get("claims_lost")) or 0), int(outcome in LOST)),
+        pushes_refused=max(int(_number(data.get("pushes_refused")) or 0), int(outcome in REFUSED)),
         tests_passed=_int_or_none(_first(data, "tests_passed") if "tests_passed" in data else tests.get("passed")),
         tests_total=_int_or_none(_first(data, "tests_total") if "tests_total" in data else tests.get("total")),
     )
+
+
+def _end_time(data: Mapping[str, Any]) -> float | None:
+    started = _time(data.get("started_at"))
+    if started is not None:
+        return started + (_number(data.get("duration_seconds")) or 0.0)
+    return _time(_first(data, "time", "ts", "at", "end", "finished_at"))
 
 
 def _first(data: Mapping[str, Any], *keys: str) -> Any:
@@ -112,7 +128,10 @@ def _int_or_none(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def _tokens(value: Any) -> int:
+def _tokens(data: Mapping[str, Any]) -> int:
+    if "input_tokens" in data or "output_tokens" in data:
+        return int(_number(data.get("input_tokens")) or 0) + int(_number(data.get("output_tokens")) or 0)
+    value = data.get("tokens")
     if isinstance(value, Mapping):
         return sum(int(v) for v in value.values() if isinstance(v, int | float) and not isinstance(v, bool))
     number = _number(value)
@@ -135,8 +154,8 @@ def loop_stats(loaded: LoopEvents, since: float | None = None) -> dict[str, Any]
         "iterations": len(events),
         "bad_lines": loaded.bad_lines,
         "outcomes": dict(outcomes.most_common()),
-        "lost_races": sum(n for o, n in outcomes.items() if o in LOST),
-        "refused_pushes": sum(n for o, n in outcomes.items() if o in REFUSED),
+        "lost_races": sum(e.claims_lost for e in events),
+        "refused_pushes": sum(e.pushes_refused for e in events),
         "tokens": sum(e.tokens for e in events),
         "cost": round(sum(e.cost for e in events), 6),
         "commits_pushed": sum(e.commits_pushed for e in events),

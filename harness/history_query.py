@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from harness.heartbeats import SEEN_PREFIX, fetch_heartbeats
 from harness.history import History, load_history
 from harness.history_events import EVENTS_PATH, LoopEvents, loop_stats, read_events
 from harness.history_stats import Window, history_stats
+from harness.history_tests import BASELINE_SUBDIR, TestPoint, baseline_points, upstream_git_dir
 from harness.publish import REMOTE_MAIN, fetch_main
 from harness.workspace import Workspace
 
@@ -48,6 +49,7 @@ class HistoryResult:
     events: LoopEvents | None
     notes: list[str]
     since: int | None = None  # the window's start, unix seconds
+    tests: list[TestPoint] = field(default_factory=list)  # from the gate's baselines
 
 
 def _has_origin(ws: Workspace) -> bool:
@@ -102,4 +104,10 @@ def run_history(
     loop = loop_stats(loaded, window.since) if loaded is not None else None
     beats = _heartbeats(ws) if history.open_holds else {}
     stats = history_stats(history, window, ws.config.locks, beats, loop)
-    return HistoryResult(history, stats, loaded, notes, window.since)
+    upstream = upstream_git_dir(ws.repo)
+    tests = baseline_points(ws.repo, upstream / BASELINE_SUBDIR if upstream else None, sha)
+    tests = [p for p in tests if window.since is None or p.time >= window.since]
+    stats["tests"] = (
+        {"points": len(tests), "latest_passed": tests[-1].passed, "latest_tip": tests[-1].tip} if tests else None
+    )
+    return HistoryResult(history, stats, loaded, notes, window.since, tests)

@@ -35,6 +35,9 @@ def history_lines(stats: dict[str, Any], top: int = 12) -> list[str]:
     lines += _open_lines(stats["open_now"], top)
     lines += _group_lines("AGENT", stats["agents"], top)
     lines += _group_lines("ROLE", stats["roles"], top)
+    if stats.get("tests"):
+        tests = stats["tests"]
+        lines += ["", f"tests passing at the last gated tip: {tests['latest_passed']} ({tests['points']} baselines)"]
     if stats["loop"]:
         lines += _loop_lines(stats["loop"])
     return lines

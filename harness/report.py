@@ -81,7 +81,7 @@ def render(result: HistoryResult, now: float) -> str:
         _figure("locks-open", "Locks open over time", _locks_open(result, since)),
         _figure("claims-per-hour", "Claims per hour", _claims_per_hour(holds, since)),
         _figure("hold-times", "Hold-time distribution (ended holds)", _hold_times(holds, since)),
-        _figure("tests-passing", "Tests passing over time", _tests(events)),
+        _figure("tests-passing", "Tests passing over time", _tests(result, events)),
         _figure("spend", "Spend over time (cumulative $)", _spend(events)),
         _figure("timelines", "Per-agent timelines", _timelines(holds, since, now), wide=True, legend=_legend()),
     ]
@@ -128,11 +128,15 @@ def _hold_times(holds: Sequence[Hold], since: int | None) -> str:
     return svgplot.labelled_bars("hold times", labels, values, PLOT_COLORS["hold-times"], "holds")
 
 
-def _tests(events: Sequence[LoopEvent]) -> str:
+def _tests(result: HistoryResult, events: Sequence[LoopEvent]) -> str:
+    """The gate's baselines when the upstream is readable, else what the loop recorded."""
+    if result.tests:
+        points = [(p.time, float(p.passed)) for p in result.tests]
+        return svgplot.line("tests passing", points, PLOT_COLORS["tests-passing"], "tests passing (baseline)", None)
     points = [(e.time or 0.0, float(e.tests_passed)) for e in events if e.tests_passed is not None]
     totals = [e.tests_total for e in events if e.tests_total is not None]
     if not points:
-        return svgplot.empty("tests passing", "no test results in the loop's events")
+        return svgplot.empty("tests passing", "no gate baselines or test results in the loop's events")
     top = float(max(totals)) if totals else None
     return svgplot.line("tests passing", points, PLOT_COLORS["tests-passing"], "tests passing", top)
 

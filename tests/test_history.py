@@ -213,3 +213,40 @@ def test_history_written_by_harness_itself_reads_back(work: WorkRepo) -> None:
     assert (data["claims"], data["releases"], data["outcomes"]) == (2, 1, {"done": 1})
     assert [row["name"] for row in data["agents"]] == ["core-dev-07"]
     assert data["agents"][0]["done"] == 1 and data["open_now"][0]["task"] == "t2"
+
+
+def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path) -> None:
+    from harness.loop_events import IterationEvent, append_event
+
+    path = tmp_path / "agent_logs" / "events.jsonl"
+    who = ("core-dev-01", "core-dev")
+    append_event(path, IterationEvent(*who, 1, T0, outcome="done", input_tokens=700, output_tokens=300))
+    append_event(path, IterationEvent(*who, 2, T0, outcome="lost", claims_lost=2, cost_usd=0.5))
+    append_event(path, IterationEvent(*who, 3, T0, outcome="refused", pushes_refused=1, duration_seconds=9))
+    result = run_history(open_workspace(messy, "tester"), events=path, now=T0 + 6000)
+    loop = result.stats["loop"]
+    assert (loop["iterations"], loop["tokens"], loop["cost"], loop["lost_races"], loop["refused_pushes"]) == (
+        3,
+        1000,
+        0.5,
+        2,
+        1,
+    )
+    assert result.events is not None and [e.time for e in result.events.events][-1] == T0 + 9
+
+
+def test_tests_passing_come_from_the_gates_baselines_on_the_upstream(work: WorkRepo) -> None:
+    from harness.baseline import Baseline, BaselineStore
+
+    clone = work.clone("a1")
+    store = BaselineStore(work.upstream / "harness" / "baseline")
+    tips = []
+    for n in (3, 5):
+        commit_file(clone, f"src/f{n}.txt", "x\n", f"work {n}")
+        git(clone, "push", "-q", "origin", "HEAD:main")
+        tips.append(git(clone, "rev-parse", "HEAD").strip())
+        store.save(Baseline(tips[-1], frozenset(f"t{i}" for i in range(n))))
+    (store.directory / "garbage.json").write_text("{not json")
+    result = run_history(open_workspace(work.clone("reader"), "tester"))
+    assert [(p.tip, p.passed) for p in result.tests] == [(tips[0], 3), (tips[1], 5)]
+    assert result.stats["tests"] == {"points": 2, "latest_passed": 5, "latest_tip": tips[1]}
