@@ -25,7 +25,7 @@ lint: $(BIN)/harness
 	$(BIN)/mypy
 
 bench: $(BIN)/harness
-	$(BIN)/python benchmarks/locks.py
+	$(BIN)/python -m benchmarks.locks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Lock-protocol benchmark: harness claims against raw git doing the same work, side by side.
 
-    .venv/bin/python benchmarks/locks.py [--rounds 20]
+    .venv/bin/python -m benchmarks.locks [--rounds 20]   (run as a module: benchmarks/bisect.py would shadow the stdlib)
 
 (a) uncontended claim (in-process, and via the CLI) over raw `git add/commit/push` of the same file;
 (b) 16 processes claiming 16 distinct tasks, until all landed, over a raw fetch/rebase/push retry loop;

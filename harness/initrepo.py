@@ -2,7 +2,7 @@
 
 The result is a clone at PATH whose ``origin`` is a bare upstream (by default
 ``<PATH>-upstream.git`` beside it), holding harness.yaml, current_tasks/README.md,
-tasks/ and prompts/ on ``main``.
+tasks/ and prompts/ on ``main``, with the gate installed as the upstream's pre-receive hook.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.config import CONFIG_NAME
 from harness.errors import HarnessError
 from harness.gitops import GitRepo, identity_env, init_bare
+from harness.hooks import install_hooks
 from harness.lockfile import LOCK_DIR
 from harness.resources import lock_readme_text, prompt_files
 from harness.tasks import TASK_DIR
@@ -63,6 +64,8 @@ def init_work_repo(path: Path, source: Path | None = None, upstream: Path | None
         repo.run("commit", "--quiet", "-m", "harness init", env=identity_env("harness-init"))
     repo.run("push", "--quiet", "origin", "HEAD:refs/heads/main")
     repo.run("branch", "--quiet", "--set-upstream-to=origin/main", check=False)
+    # The gate goes on after the first push: the initial content is the baseline's start.
+    install_hooks(upstream, "main")
     return InitResult(path, upstream, created)
 
 

@@ -117,3 +117,9 @@ def test_outside_a_clone_is_a_clear_error(tmp_path: Path) -> None:
 def test_click_usage_errors_are_one_line_too(work: WorkRepo) -> None:
     proc = run_harness("claim", "t1", "--bogus", cwd=work.first_clone)
     assert_one_line_error(proc, 2, "--bogus", "harness claim --help")
+
+
+def test_init_installs_the_gate_on_the_upstream(tmp_path: Path) -> None:
+    assert run_harness("init", str(tmp_path / "proj"), cwd=tmp_path).returncode == 0
+    hook = tmp_path / "proj-upstream.git" / "hooks" / "pre-receive"
+    assert hook.exists() and "harness pre-receive gate" in hook.read_text()
