@@ -79,7 +79,7 @@ def bench_uncontended(base: Path, rounds: int) -> None:
 
     def via_cli(i: int) -> None:
         subprocess.run(
-            [sys.executable, "-m", "harness", "claim", f"cli-{i}", "--agent", "bench"],
+            [str(Path(sys.executable).parent / "harness"), "claim", f"cli-{i}", "--agent", "bench"],
             cwd=work,
             check=True,
             capture_output=True,
@@ -111,7 +111,7 @@ def bench_contended(base: Path, racers: int) -> None:
     clones_h = [clone(up_h, base / "bh" / f"c{i}") for i in range(racers)]
     clones_r = [clone(up_r, base / "br" / f"c{i}") for i in range(racers)]
     harness_argv = [
-        [sys.executable, "-m", "harness", "claim", f"t{i}", "--repo", str(c), "--agent", f"a{i}"]
+        [str(Path(sys.executable).parent / "harness"), "claim", f"t{i}", "--repo", str(c), "--agent", f"a{i}"]
         for i, c in enumerate(clones_h)
     ]
     raw_argv = [["bash", "-c", RAW_RETRY, "raw", str(c), f"t{i}", f"a{i}"] for i, c in enumerate(clones_r)]
