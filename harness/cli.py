@@ -172,6 +172,7 @@ def _register_commands() -> None:
         cli_race.race,
         cli_history.history,
         cli_history.report,
+        cli_history.top,
         cli_test.test,
         cli_gate.gate,
         cli_gate.hooks,

@@ -57,3 +57,50 @@ def report(out: Path, since: str | None, rev: str | None, events: Path | None, r
         click.echo(note, err=True)
     size = write_report(out, result)
     click.echo(f"report: {out} ({size // 1024} KiB, {result.stats['commits']} lock commits)")
+
+
+@click.command()
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, help="seconds between refreshes")
+@click.option("--once", is_flag=True, help="print one frame and exit")
+@click.option("--frames", type=click.IntRange(min=1), default=None, hidden=True, help="stop after N frames")
+@click.option("--fleet", default=None, help="a Docker fleet's name: show its containers' states too")
+@_EVENTS
+@common
+def top(
+    interval: float,
+    once: bool,
+    frames: int | None,
+    fleet: str | None,
+    events: Path | None,
+    repo: Path,
+    agent: str | None,
+) -> None:
+    """A live view of the fleet: agents, tasks, iteration, last outcome, tests, spend."""
+    import sys
+    import time
+
+    from harness.history_query import events_file
+    from harness.top import collect, render
+
+    ws = workspace(repo, agent)
+    ps = None
+    if fleet is not None:
+        from harness.runtime.docker import DockerRuntime
+
+        runtime = DockerRuntime()
+        ps = lambda: runtime.ps(fleet)  # noqa: E731
+    live = not once and sys.stdout.isatty()
+    title = f"harness top — {fleet or ws.root.name}"
+    shown = 0
+    try:
+        while True:
+            lines = render(collect(ws, events_file(ws, events), ps), title)
+            # Home + clear, then the frame: the view refreshes in place on a terminal.
+            prefix = "\x1b[H\x1b[2J" if live else ("\n" if shown else "")
+            click.echo(prefix + "\n".join(lines))
+            shown += 1
+            if once or (frames is not None and shown >= frames):
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return

@@ -35,6 +35,7 @@ class LoopEvent:
     agent: str
     role: str
     task: str
+    iteration: int | None
     outcome: str
     duration: float | None
     tokens: int
@@ -85,6 +86,7 @@ def _event(data: Mapping[str, Any]) -> LoopEvent:
         agent=str(data.get("agent") or "-"),
         role=str(data.get("role") or "-"),
         task=str(data.get("task") or ""),
+        iteration=_int_or_none(data.get("iteration")),
         outcome=outcome,
         duration=_number(_first(data, "duration", "duration_seconds")),
         tokens=_tokens(data),
