@@ -149,11 +149,17 @@ def _span_hours(history: History, window: Window) -> float | None:
 
 
 def _groups(started: list[Hold], ended: list[Hold], key: Any, hours: float | None) -> list[dict[str, Any]]:
-    names = sorted({key(h) for h in started} | {key(h) for h in ended})
+    # One pass to bucket the holds by agent (or role): thousands of holds, dozens of names.
+    by_started: dict[str, list[Hold]] = {}
+    by_ended: dict[str, list[Hold]] = {}
+    for hold in started:
+        by_started.setdefault(key(hold), []).append(hold)
+    for hold in ended:
+        by_ended.setdefault(key(hold), []).append(hold)
     rows = []
-    for name in names:
-        mine_started = [h for h in started if key(h) == name]
-        mine_ended = [h for h in ended if key(h) == name]
+    for name in sorted(by_started.keys() | by_ended.keys()):
+        mine_started = by_started.get(name, [])
+        mine_ended = by_ended.get(name, [])
         released = [h for h in mine_ended if h.ended_by == "release"]
         done = sum(1 for h in released if h.outcome == "done")
         rows.append(
