@@ -135,13 +135,19 @@ def heartbeat(repo: Path, agent: str | None) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--fleet", default=None, help="a Docker fleet's name: also show if each holder's container runs")
 @common
-def status(as_json: bool, repo: Path, agent: str | None) -> None:
+def status(as_json: bool, fleet: str | None, repo: Path, agent: str | None) -> None:
     """Locks at the upstream tip: holder, age, heartbeat, stale."""
     from harness.status import status as do_status
     from harness.textfmt import status_lines
 
     report = do_status(workspace(repo, agent))
+    if fleet is not None:
+        from harness.runtime.docker import DockerRuntime
+        from harness.status import with_containers
+
+        report = with_containers(report, {i.agent: i.state for i in DockerRuntime().ps(fleet)})
     if as_json:
         emit_json(report.to_json())
         return

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.heartbeats import fetch_heartbeats, liveness
@@ -26,6 +27,7 @@ class StatusRow:
     kind: str  # "lock", "foreign" or "malformed"
     problem: str = ""
     note: str = ""
+    container: str | None = None  # the holder's container state in a Docker fleet; "gone" if none
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,9 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
             )
         )
     return StatusReport(tip, rows, notes)
+
+
+def with_containers(report: StatusReport, states: Mapping[str, str]) -> StatusReport:
+    """The report with each holder's container state (``states``: agent -> state, from ps)."""
+    rows = [replace(r, container=states.get(r.agent, "gone")) if r.agent else r for r in report.rows]
+    return StatusReport(report.tip, rows, report.notes)

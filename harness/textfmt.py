@@ -28,6 +28,8 @@ def status_lines(report: StatusReport) -> list[str]:
             lines.append(f"{row.task:28} {'?':18} {'?':10} {'-':>7} {'-':>7}  {row.kind}: {row.path} {row.note!r}")
             continue
         state = "STALE" if row.stale else "held"
+        if row.container is not None:  # a Docker fleet: is the holder still running?
+            state += f" (container {row.container})"
         lines.append(
             f"{row.task:28} {row.agent or '?':18} {row.role or '-':10} {human_age(row.age_seconds):>7} "
             f"{human_age(row.heartbeat_age_seconds):>7}  {state}"
