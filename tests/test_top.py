@@ -9,10 +9,15 @@ import select
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import pytest
+
 from harness.baseline import Baseline, BaselineStore
+from harness.image import DEFAULT_BASE
 from tests.conftest import WorkRepo, git, run_harness
+from tests.docker_support import docker, engine  # noqa: F401  (engine is a fixture)
 
 AGENT_ENV = {"HARNESS_AGENT": "core-dev-01"}
 
@@ -87,3 +92,18 @@ def test_top_on_a_plain_repo_without_upstream_still_draws(tmp_path: Path) -> Non
     proc = run_harness("top", "--once", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert "locks unavailable" in proc.stdout and "no agents seen yet" in proc.stdout
+
+
+@pytest.mark.docker
+def test_fleet_containers_show_as_rows_with_their_state(work: WorkRepo, engine: None) -> None:  # noqa: F811
+    fleet = f"top-{uuid.uuid4().hex[:8]}"
+    name = f"harness-{fleet}-perf-01"
+    labels = ["--label", f"harness.fleet={fleet}", "--label", "harness.agent=perf-01", "--label", "harness.role=perf"]
+    docker("create", "--name", name, *labels, DEFAULT_BASE, "true")
+    try:
+        proc = run_harness("top", "--once", "--fleet", fleet, cwd=work.clone("view"))
+        assert proc.returncode == 0, proc.stderr
+        row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("perf-01"))
+        assert row[1:3] == ["perf", "created"]
+    finally:
+        docker("rm", "-f", name, check=False)
