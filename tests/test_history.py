@@ -251,3 +251,25 @@ def test_tests_passing_come_from_the_gates_baselines_on_the_upstream(work: WorkR
     result = run_history(open_workspace(work.clone("reader"), "tester"))
     assert [(p.tip, p.passed) for p in result.tests][-2:] == [(tips[0], 3), (tips[1], 5)]
     assert result.stats["tests"] == {"points": len(result.tests), "latest_passed": 5, "latest_tip": tips[1]}
+
+
+def test_counts_match_a_tree_by_tree_replay_of_a_generated_history(tmp_path: Path) -> None:
+    """An independent oracle: list current_tasks/ at every first-parent commit with ls-tree."""
+    from benchmarks.history import build
+
+    repo = tmp_path / "gen"
+    build(repo, lock_commits=300, work_per_lock=1, seed=11)
+    trees: list[dict[str, str]] = []
+    for sha in git(repo, "rev-list", "--first-parent", "--reverse", "main").split():
+        listing = git(repo, "ls-tree", sha, "current_tasks/")
+        entries = (line.split("\t") for line in listing.splitlines())
+        trees.append({path: meta.split()[2] for meta, path in entries if not path.endswith("README.md")})
+    added = removed = edited = 0
+    for before, after in zip([{}, *trees], trees, strict=False):
+        added += len(after.keys() - before.keys())
+        removed += len(before.keys() - after.keys())
+        edited += sum(1 for p in after.keys() & before.keys() if after[p] != before[p])
+    s = _stats(repo, 0)
+    assert (s["claims"], s["releases"] + s["swept"], s["updates"]) == (added, removed, edited)
+    assert s["max_open"] == max(len(t) for t in trees)
+    assert sorted(row["path"] for row in s["open_now"]) == sorted(trees[-1])
