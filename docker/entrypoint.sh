@@ -13,6 +13,16 @@ if [ ! -e /upstream/HEAD ]; then
   exit 1
 fi
 
+# The upstream's gate hooks name the host's python (harness hooks install writes an absolute
+# path). Pushes from in here run those hooks in this container: give that path our harness.
+hook_python=$(sed -n 's/.*exec \(\/[^ ]*\) -m harness gate.*/\1/p' /upstream/hooks/pre-receive /upstream/hooks/pre-push 2>/dev/null | head -n 1 || true)
+if [ -n "$hook_python" ] && [ ! -e "$hook_python" ]; then
+  mkdir -p "$(dirname "$hook_python")"
+  # A wrapper, not a symlink: python finds its venv from the path it was started by.
+  printf '#!/bin/sh\nexec /opt/harness/bin/python3 "$@"\n' > "$hook_python"
+  chmod 0755 "$hook_python"
+fi
+
 if [ ! -d /workspace/.git ]; then
   git clone --quiet /upstream /workspace.new
   # /workspace is the WORKDIR (it exists, empty): move the clone's contents in.
