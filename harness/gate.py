@@ -149,7 +149,13 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
             f"refused: {len(verdict.regressions)} test(s) that passed at {old_baseline.tip[:12]} now fail",
             [*lines, f"log: {durable_log}"],
         )
-    site.write.save(next_baseline(old_baseline, new, verdict))
+    if CONFIG_NAME in paths and settings_at(site.repo, new, site.scratch / "pushed")[0] != suite:
+        # The push changes how tests run: what passed under the old settings says nothing
+        # about the new ones, so the new tip's baseline is measured under its own settings
+        # by the next gated push (see _baseline_for) instead of being inherited.
+        say(f"gate: test settings changed; the baseline of {new[:12]} will be measured at the next push")
+    else:
+        site.write.save(next_baseline(old_baseline, new, verdict))
     return GateResult(new, verdict=verdict, run=run)
 
 

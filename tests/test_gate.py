@@ -40,7 +40,9 @@ def gated(work: WorkRepo, tmp_path: Path) -> WorkRepo:
     (clone / "verify" / "check.sh").write_text("exit 0\n")
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", "suite")
-    git(clone, "push", "-q", "origin", "HEAD:main")
+    # harness init installed the gate already; harness.yaml is protected, so push as the lead.
+    lead = push(clone, role="lead")
+    assert lead.returncode == 0, lead.stderr
     result = run_harness("hooks", "install", cwd=clone)
     assert result.returncode == 0, result.stderr
     return work
