@@ -11,6 +11,7 @@ the watcher process that ``up`` starts calls it every few seconds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from harness.runtime import fleetstate as fs
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
 
 GONE_STATES = ("exited", "dead")
+EVENTS_FILE = "/workspace/agent_logs/events.jsonl"  # the loop's default: <log dir>/events.jsonl
 WATCH_INTERVAL_SECONDS = 2.0
 
 
@@ -115,7 +117,7 @@ class DockerRuntime:
         upstream = spec.upstream.resolve()
         if not (upstream / "HEAD").exists() or not (upstream / "objects").is_dir():
             raise UsageError(f"{spec.upstream}: not a bare git repository (the upstream every agent clones)")
-        _check_roles(upstream, spec.roles)
+        fs.check_roles(upstream, spec.roles)
         verify = self.options.verify.resolve() if self.options.verify else None
         if verify is not None and not verify.exists():
             raise UsageError(f"--verify: {self.options.verify} does not exist")
@@ -224,6 +226,7 @@ class DockerRuntime:
             except HarnessError:
                 held = {}
             infos = [_with_task(i, held.get(i.agent)) for i in infos]
+        infos = [_with_iteration(i, _last_iteration(c)) for i, c in zip(infos, containers, strict=True)]
         return sorted(infos, key=lambda i: i.agent)
 
     def logs(self, fleet: str, agent: str, follow: bool = False) -> Iterator[str]:
@@ -299,6 +302,23 @@ def _with_task(info: AgentInfo, tasks: list[str] | None) -> AgentInfo:
     )
 
 
+def _last_iteration(container: Any) -> int | None:
+    """The loop's iteration count, from the last line of its events file (agent_logs/events.jsonl)."""
+    import json
+
+    if container.status != "running":
+        return None
+    try:
+        result = container.exec_run(["tail", "-n", "1", EVENTS_FILE], user="root")
+        return int(json.loads(result.output.decode())["iteration"]) if result.exit_code == 0 else None
+    except (APIError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _with_iteration(info: AgentInfo, iteration: int | None) -> AgentInfo:
+    return dataclasses.replace(info, iteration=iteration) if iteration is not None else info
+
+
 def _uptime(started_at: str) -> float | None:
     from datetime import datetime
 
@@ -309,31 +329,6 @@ def _uptime(started_at: str) -> float | None:
     except ValueError:
         return None
     return max(0.0, time.time() - moment.timestamp())
-
-
-def _check_roles(upstream: Path, roles: Any) -> None:
-    """Roles must be known to the work repo: in harness.yaml's roles or with a prompt file."""
-    known = _known_roles(upstream)
-    unknown = [r for r in roles if r not in known]
-    if unknown:
-        raise UsageError(f"--roles: unknown role {unknown[0]!r}; known roles: {', '.join(sorted(known))}")
-
-
-def _known_roles(upstream: Path) -> set[str]:
-    import tempfile
-
-    from harness.config import CONFIG_NAME, load_config
-    from harness.gitops import GitRepo
-
-    repo = GitRepo(upstream)
-    prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
-    known = {Path(p).stem for p in prompts if p.endswith(".md")}
-    text = repo.run("show", f"main:{CONFIG_NAME}", check=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        if text.returncode == 0:
-            (Path(tmp) / CONFIG_NAME).write_bytes(text.stdout)
-        known |= set(load_config(Path(tmp)).roles)
-    return known
 
 
 def _explain(exc: APIError) -> str:

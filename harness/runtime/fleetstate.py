@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.gitops import GitRepo
 
 STATE_FILE = "state.json"
@@ -143,3 +143,28 @@ def release_abandoned(clone: Path, agent: str, tasks: Iterable[str], why: str) -
         except Fenced as exc:  # reclaimed or released meanwhile: nothing of ours to hand back
             lines.append(f"skipped {task} of {agent}: {exc}")
     return lines
+
+
+def check_roles(upstream: Path, roles: Iterable[str]) -> None:
+    """Roles must be known to the work repo: in harness.yaml's roles or with a prompt file."""
+    known = known_roles(upstream)
+    unknown = [r for r in roles if r not in known]
+    if unknown:
+        raise UsageError(f"--roles: unknown role {unknown[0]!r}; known roles: {', '.join(sorted(known))}")
+
+
+def known_roles(upstream: Path) -> set[str]:
+    import tempfile
+
+    from harness.config import CONFIG_NAME, load_config
+    from harness.gitops import GitRepo
+
+    repo = GitRepo(upstream)
+    prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
+    known = {Path(p).stem for p in prompts if p.endswith(".md")}
+    text = repo.run("show", f"main:{CONFIG_NAME}", check=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        if text.returncode == 0:
+            (Path(tmp) / CONFIG_NAME).write_bytes(text.stdout)
+        known |= set(load_config(Path(tmp)).roles)
+    return known
