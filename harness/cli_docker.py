@@ -91,7 +91,7 @@ def fleet_watch(fleet: str, interval: float) -> None:
 @click.command()
 @click.argument("source")
 @click.option("--into", "target", required=True, help="the agent (or directory) that receives the copy")
-@click.option("--fleet", default="harness", show_default=True, help="the fleet both agents belong to")
+@click.option("--name", "--fleet", "fleet", default="harness", show_default=True, help="the fleet of both agents")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def peer(source: str, target: str, fleet: str, as_json: bool) -> None:
     """Copy a read-only, filtered snapshot of SOURCE's workspace into .shared/SOURCE/ of --into.

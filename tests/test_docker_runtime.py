@@ -149,7 +149,7 @@ def test_down_sends_sigterm_first_and_leaves_nothing(agent_image: str, tmp_path:
     assert sorted(fleet.leftovers()) == [fleet.container("critic-01"), fleet.container("docs-01")]
     volumes_before = set(docker("volume", "ls", "-q").stdout.split())
     stopped = fleet.runtime.down(fleet.name, timeout=10)
-    assert sorted(i.agent for i in stopped) == ["critic-01", "docs-01"]
+    assert sorted((i.agent, i.state) for i in stopped) == [("critic-01", "exited"), ("docs-01", "exited")]
     assert (upstream / "term-docs-01").exists() and (upstream / "term-critic-01").exists()
     assert fleet.leftovers() == []
     assert set(docker("volume", "ls", "-q").stdout.split()) <= volumes_before

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import subprocess
 import sys
 import tempfile
@@ -76,9 +77,17 @@ def require_image(client: Any, image: str) -> None:
         ) from exc
 
 
+def options_from_env() -> DockerOptions:
+    """Defaults a CLI without Docker-specific options can still change: $HARNESS_IMAGE, $HARNESS_VERIFY."""
+    verify = os.environ.get("HARNESS_VERIFY")
+    return DockerOptions(
+        image=os.environ.get("HARNESS_IMAGE") or cs.DEFAULT_IMAGE, verify=Path(verify) if verify else None
+    )
+
+
 class DockerRuntime:
     def __init__(self, options: DockerOptions | None = None) -> None:
-        self.options = options or DockerOptions()
+        self.options = options or options_from_env()
         self._client: Any = None
 
     @property
@@ -202,19 +211,23 @@ class DockerRuntime:
 
     def down(self, fleet: str, timeout: float = 30.0) -> list[AgentInfo]:
         containers = self._containers(fleet)
-        before = [self._info(c) for c in containers]
         for container in containers:
             with contextlib.suppress(NotFound):
                 container.stop(timeout=int(timeout))  # SIGTERM, then SIGKILL after timeout
         state = fs.load_state(fleet)
         if state is not None:
             self.reap(fleet)  # whatever a loop could not hand back in time
+        after = []
+        for container in containers:
+            with contextlib.suppress(NotFound):
+                container.reload()
+                after.append(self._info(container))
         self._remove(containers)
         if state is not None:
             fs.drop_state(fleet)  # the watcher sees this and exits
             fs.stop_watcher(state.watcher_pid)
             fs.forget_fleet(fleet)
-        return before
+        return after  # states once stopped, just before removal
 
     def ps(self, fleet: str) -> list[AgentInfo]:
         containers = self._containers(fleet)
