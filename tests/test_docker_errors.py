@@ -87,3 +87,29 @@ def test_pass_env_of_an_unset_variable(agent_image: str, work: WorkRepo) -> None
     with pytest.raises(UsageError, match="--pass-env: HARNESS_TEST_UNSET not set"):
         fleet.up(work.upstream, {"docs": 1}, "true", pass_env=("HARNESS_TEST_UNSET",))
     assert docker("ps", "-aq", "--filter", f"label=harness.fleet={fleet.name}").stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("roles", "env", "code", "starts"),
+    [
+        ("core-dev=x", {}, ExitCode.USAGE, "error: --roles: 'core-dev=x' needs a whole number"),
+        ("wizard=1", {}, ExitCode.USAGE, "error: --roles: unknown role 'wizard'"),
+        ("core-dev=1", {"HARNESS_IMAGE": "harness-agent:no-such-tag"}, ExitCode.ERROR, "error: image harness-agent:no"),
+        ("core-dev=1", {"DOCKER_HOST": "unix:///nonexistent.sock"}, ExitCode.ERROR, "error: cannot reach the Docker"),
+    ],
+)
+def test_harness_up_bad_input_through_the_cli(
+    agent_image: str,  # noqa: F811
+    work: WorkRepo,
+    roles: str,
+    env: dict[str, str],
+    code: int,
+    starts: str,
+) -> None:
+    env = {"HARNESS_IMAGE": agent_image, **env}
+    proc = run_harness(
+        "up", "--runtime", "docker", "--roles", roles, "--name", "badinput", cwd=work.first_clone, env=env
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.startswith(starts) and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert docker("ps", "-aq", "--filter", "label=harness.fleet=badinput").stdout == ""
