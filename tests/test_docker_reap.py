@@ -56,3 +56,16 @@ def test_down_hands_back_locks_a_loop_could_not(agent_image: str, work: WorkRepo
     fleet.runtime.down(fleet.name, timeout=2)  # `sleep infinity` ignores nothing, but never releases
     assert lock_at_tip(work, "slow-task") is None
     assert "release: slow-task (abandoned)" in git(work.upstream, "log", "--format=%s", "main")
+
+
+def test_down_removes_the_fleet_even_when_the_upstream_is_gone(agent_image: str, tmp_path: Path) -> None:  # noqa: F811
+    import shutil
+
+    from harness.initrepo import init_work_repo
+
+    upstream = init_work_repo(tmp_path / "gone").upstream
+    fleet = Fleet(agent_image, None, watch=True)
+    fleet.up(upstream, {"docs": 1}, "sleep", "infinity")
+    shutil.rmtree(upstream)  # nobody can hand locks back now; the containers must still go
+    assert [i.state for i in fleet.runtime.down(fleet.name, timeout=2)] == ["exited"]
+    assert fleet.leftovers() == [] and not fleet.state_dir().exists()
