@@ -30,7 +30,7 @@ from harness.config import (
     read_suite_settings,
 )
 from harness.errors import ConfigError, GateRefused, HarnessError
-from harness.gitops import ZERO_SHA, GitRepo
+from harness.gitops import REF_MOVED, ZERO_SHA, GitRepo
 from harness.lockfile import LOCK_DIR
 from harness.testing import output
 from harness.testing.model import RunResult
@@ -312,4 +312,4 @@ def _require_unmoved(repo: GitRepo, target: str, old: str | None) -> None:
     current = repo.rev_parse(target)
     if current != old:
         now = current[:12] if current else "(none)"
-        raise GateRefused(f"refused: {target} moved to {now} while this push was on its way; fetch, merge, push again")
+        raise GateRefused(f"refused: {target} {REF_MOVED} (now {now}); fetch, merge, push again")

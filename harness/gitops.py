@@ -26,7 +26,13 @@ ZERO_SHA = "0" * 40
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
 # inject configuration; a child git must never inherit them by accident.
 _KEEP_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"})
-_LOST_RACE = re.compile(r"\[rejected\]|non-fast-forward|fetch first|failed to update ref|cannot lock ref|but expected")
+# The gate's pre-receive hook says this when the ref moved under a push (DESIGN: it
+# exits early then); for the pusher that is a lost race, exactly like a non-fast-forward.
+REF_MOVED = "moved while this push was on its way"
+_LOST_RACE = re.compile(
+    r"\[rejected\]|non-fast-forward|fetch first|failed to update ref|cannot lock ref|but expected|"
+    + re.escape(REF_MOVED)
+)
 _UNREACHABLE = re.compile(
     r"does not appear to be a git repository|Could not read from remote|"
     r"unable to access|Connection refused|Could not resolve host|"
