@@ -38,8 +38,11 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   else
     # Before `make test` has made the venv: the same steps as harness/image.py::build_base.
     root=$(mktemp -d)
+    # The Debian archive apt already uses on this machine (no host is hard-coded here).
+    mirror=$( { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } |
+      awk '($1 == "URIs:" || $1 == "deb") && $2 ~ /\/debian\/?$/ {print $2; exit}')
     debootstrap --variant=minbase --include=python3,python3-venv,git,ca-certificates,tini,procps \
-      bookworm "$root/rootfs" http://deb.debian.org/debian >/dev/null
+      bookworm "$root/rootfs" "$mirror" >/dev/null
     tar -C "$root/rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
     rm -rf "$root"
   fi

@@ -21,8 +21,8 @@ def image() -> None:
 @image.command("base")
 @click.option("--tag", default="harness-base:bookworm", show_default=True, help="name of the base image")
 @click.option("--suite", default="bookworm", show_default=True, help="Debian release to debootstrap")
-@click.option("--mirror", default="http://deb.debian.org/debian", show_default=True, help="Debian mirror")
-def image_base(tag: str, suite: str, mirror: str) -> None:
+@click.option("--mirror", default=None, help="Debian archive URL (default: the one apt uses here)")
+def image_base(tag: str, suite: str, mirror: str | None) -> None:
     """Make a Debian base image with debootstrap + docker import (needs root; ~1-2 minutes)."""
     from harness.image import build_base
 

@@ -25,7 +25,7 @@ from harness.errors import HarnessError, UsageError
 
 DEFAULT_BASE = "harness-base:bookworm"
 DEFAULT_SUITE = "bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 IMAGE_PYTHON = "3.11"  # bookworm's python3
 # tini: PID 1; procps: ps/kill for diagnostics; the rest run harness and git.
 BASE_PACKAGES = ("python3", "python3-venv", "git", "ca-certificates", "tini", "procps")
@@ -48,9 +48,26 @@ def docker_dir() -> Path:
     raise HarnessError("docker/Dockerfile not found in this harness installation; reinstall harness")
 
 
-def build_base(tag: str = DEFAULT_BASE, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR) -> str:
+def apt_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
+    """The Debian archive this machine's apt already uses: where packages are known to reach."""
+    files: list[Path] = []
+    for source in sources:
+        files += sorted(source.glob("*.sources")) + sorted(source.glob("*.list")) if source.is_dir() else [source]
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        for line in text.splitlines():
+            words = line.split()
+            uri = words[1] if words[:1] == ["deb"] and len(words) > 1 else words[1] if words[:1] == ["URIs:"] else ""
+            if uri.rstrip("/").endswith("/debian"):
+                return uri
+    raise UsageError("no Debian archive found in /etc/apt/sources.list*; pass --mirror URL")
+
+
+def build_base(tag: str = DEFAULT_BASE, suite: str = DEFAULT_SUITE, mirror: str | None = None) -> str:
     """debootstrap a minimal Debian and ``docker import`` it as ``tag``; returns the image id."""
     from harness.runtime.docker import connect, import_rootfs
+
+    mirror = mirror or apt_mirror()
 
     connect()  # fail fast, before minutes of debootstrap, when no engine answers
     if shutil.which("debootstrap") is None:
