@@ -13,25 +13,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import hermetic_env
 from harness.config import SuiteSettings
 from harness.hooks import install_hooks
 from harness.initrepo import init_work_repo
 from harness.testing.suite import run_suite
-
-
-def hermetic_env(home: Path) -> None:
-    for key in [k for k in os.environ if k.startswith(("GIT_", "HARNESS_"))]:
-        del os.environ[key]
-    config = home / ".gitconfig"
-    config.write_text("[user]\n\tname = bench\n\temail = bench@example.invalid\n[init]\n\tdefaultBranch = main\n")
-    os.environ.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(config))
 
 
 def git(cwd: Path, *args: str) -> None:

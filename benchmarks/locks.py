@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.common import hermetic_env
 from harness.initrepo import init_work_repo
 from harness.locks import claim
 from harness.workspace import Workspace, open_workspace
@@ -29,15 +30,6 @@ set -e
 cd "$1"; f="current_tasks/$2.lock"; echo "agent: $3" > "$f"; git add "$f"; git commit -qm "claim: $2"
 until git push -q origin HEAD:main 2>/dev/null; do git pull -q --rebase origin main; done
 """
-
-
-def hermetic_env(home: Path) -> None:
-    for key in [k for k in os.environ if k.startswith("GIT_")]:
-        del os.environ[key]
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = bench\n\temail = bench@example.invalid\n[init]\n\tdefaultBranch = main\n"
-    )
-    os.environ.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / ".gitconfig"))
 
 
 def git(cwd: Path, *args: str) -> None:
