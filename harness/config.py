@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import ConfigError
+from harness.yamlio import load_mapping
 
 CONFIG_NAME = "harness.yaml"
 DEFAULT_ROLES = ("core-dev", "dedup", "perf", "critic", "docs")
@@ -109,22 +108,10 @@ def load_config(root: Path) -> Config:
 
 def _load_yaml_mapping(path: Path) -> Mapping[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML ({_yaml_problem(exc)}); fix the syntax") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
-    return data
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    return str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    return load_mapping(str(path), content, "not valid YAML", "fix the syntax")
 
 
 def _read_locks(section: _Reader) -> LockSettings:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError, UsageError
+from harness.yamlio import load_mapping
 
 LOCK_DIR = "current_tasks"
 LOCK_SUFFIX = ".lock"
@@ -77,12 +78,7 @@ class Lock:
 def parse_lock(path: str, content: bytes) -> Lock:
     """Parse a ``.lock`` file; ConfigError naming the file and the fix when malformed."""
     fix = "fix it or remove it in a commit (`git rm` it and push) if its holder is gone"
-    try:
-        data = yaml.safe_load(content.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a valid lock file (not YAML: {str(exc).splitlines()[0]}); {fix}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a valid lock file (expected a YAML mapping); {fix}")
+    data = load_mapping(path, content, "not a valid lock file", fix)
     missing = [key for key in ("task", "agent", "nonce") if not data.get(key)]
     if missing:
         raise ConfigError(f"{path}: not a valid lock file (missing {', '.join(missing)}); {fix}")

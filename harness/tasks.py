@@ -19,6 +19,7 @@ import yaml
 
 from harness.errors import ConfigError, UsageError
 from harness.lockfile import TASK_ID, Lock, validate_task_id
+from harness.yamlio import load_mapping
 
 TASK_DIR = "tasks"
 SPEC_SUFFIX = ".yaml"
@@ -72,12 +73,7 @@ def parse_spec(path: str, content: bytes) -> TaskSpec:
     task = path.rsplit("/", 1)[-1].removesuffix(SPEC_SUFFIX)
     if not TASK_ID.match(task):
         raise ConfigError(f"{path}: file name is not a valid task id; rename it to [a-z0-9][a-z0-9._-]*.yaml")
-    try:
-        data = yaml.safe_load(content.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with at least 'title'")
+    data = load_mapping(path, content, "not valid YAML", "fix the syntax; a spec needs at least 'title'")
     return _spec_from_mapping(path, task, data)
 
 
