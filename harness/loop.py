@@ -39,7 +39,7 @@ from harness.loop_steps import (
     still_held,
     sync,
 )
-from harness.publish import fetch_main
+from harness.publish import REMOTE_MAIN
 from harness.session import resolve_user
 from harness.snapshot import read_snapshot
 from harness.tasks import TaskSpec
@@ -188,7 +188,7 @@ def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
     """One pass; ("idle", drained) when nothing could be claimed."""
     hand_back_leftovers(ctx)
     sync(ctx, event)
-    snap = read_snapshot(ctx.ws.repo, fetch_main(ctx.ws.repo, ctx.ws.config.branch))
+    snap = read_snapshot(ctx.ws.repo, ctx.ws.repo.rev_parse(REMOTE_MAIN))  # sync fetched it
     mode = choose_mode(ctx, snap.specs)
     spec = None
     if mode == "queue":

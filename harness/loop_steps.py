@@ -13,12 +13,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import records
+from harness import records, retry
 from harness.agents.base import Backend, SessionContext, Usage
-from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable
+from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, UpstreamUnreachable
 from harness.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
 from harness.locks import claim, heartbeat
 from harness.loop_config import AgentSettings, LoopSettings
@@ -32,7 +32,9 @@ from harness.tasks import TaskSpec, claimable
 from harness.workspace import Workspace
 
 CLAIM_ATTEMPTS = 6  # candidates tried per iteration before backing off
-INTEGRATE_ATTEMPTS = 3  # upstream moved under our release with a conflicting change
+INTEGRATE_DEADLINE_SECONDS = 600.0  # keep retrying lost push races this long before parking the work
+# What the upstream's pre-receive gate says when main moved while it tested our push.
+RACE_REFUSAL = "while this push was on its way"
 
 
 @dataclass
@@ -46,6 +48,9 @@ class Ctx:
     user: SessionUser | None
     stop_requested: Callable[[], bool]
     say: Callable[[str], None]
+    # Tasks whose push the gate refused in this run: left for other agents (fresh eyes)
+    # instead of being retried here forever.
+    skip: set[str] = field(default_factory=set)
 
 
 # -- sync and recovery -----------------------------------------------------------
@@ -90,12 +95,15 @@ def choose_mode(ctx: Ctx, specs: dict[str, TaskSpec]) -> str:
 def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bool]:
     """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate."""
     ws = ctx.ws
-    for _ in range(CLAIM_ATTEMPTS):
-        tip = fetch_main(ws.repo, ws.config.branch)
+    for attempt in range(CLAIM_ATTEMPTS):
+        # sync just fetched: the first look needs no second fetch (each costs an upload-pack).
+        tip = ws.repo.rev_parse(REMOTE_MAIN) if attempt == 0 else fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip, with_paths=True)
-        ranked = claimable(snap.board(), ctx.role)
+        ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
         if not ranked:
-            open_left = [s for s in snap.specs.values() if not s.done and (s.role in (None, ctx.role))]
+            open_left = [
+                s for s in snap.specs.values() if not s.done and s.role in (None, ctx.role) and s.id not in ctx.skip
+            ]
             return None, not open_left
         spec = spread(ranked, ws.agent)
         try:
@@ -243,51 +251,66 @@ def _read_from(path: Path, offset: int) -> str:
 
 
 def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
-    """Rebase by conflict class, gate, release done with the work. Returns the outcome."""
+    """Rebase by conflict class, gate, release done with the work. Returns the outcome.
+
+    A push that loses a race (upstream moved under the release, or the upstream's gate saw
+    main move while it tested us) is retried under the push-race policy: contention is not
+    a reason to park independent work.
+    """
+    try:
+        return retry.run(
+            retry.push_race(INTEGRATE_DEADLINE_SECONDS), lambda: _integrate_once(ctx, spec, iteration, event)
+        )
+    except retry.PushRaceLost:
+        ref = park(ctx.ws, spec.id)
+        ctx.say(f"ERROR {spec.id}: upstream kept moving under the release; work kept on {ref}")
+        _drop_local_work(ctx.ws)
+        hand_back(ctx, spec.id, "could not integrate")
+        return "parked"
+
+
+def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
     ws = ctx.ws
-    for _ in range(INTEGRATE_ATTEMPTS):
-        fetch_main(ws.repo, ws.config.branch)
+    fetch_main(ws.repo, ws.config.branch)
 
-        def resolver(files: list[str]) -> bool:
-            outcome = run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files)
-            return outcome.result.ok
+    def resolver(files: list[str]) -> bool:
+        return run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files).result.ok
 
-        result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
-        event.conflicts_resolved += result.resolved
-        if result.verdict is not Verdict.CLEAN:
-            ctx.say(f"ERROR {spec.id}: {result.error}")
-            event.error = result.error
-            _drop_local_work(ws)
-            hand_back(ctx, spec.id, result.error)
-            return str(result.verdict.value)
-        try:
-            gate(ctx)
-            released = release(ws, spec.id, Outcome.DONE, note=f"iteration {iteration}")
-        except GateRefused as exc:
-            event.pushes_refused += 1
-            ref = park(ws, spec.id)
-            ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}")
-            event.error = str(exc)
-            _drop_local_work(ws)
-            hand_back(ctx, spec.id, "push refused")
-            return "refused"
-        except Fenced as exc:
-            ctx.say(f"ERROR {spec.id}: {exc}")
-            event.error = str(exc)
-            return "fenced"
-        except (LockHeld, NotClaimable):
+    result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
+    event.conflicts_resolved += result.resolved
+    if result.verdict is not Verdict.CLEAN:
+        ctx.say(f"ERROR {spec.id}: {result.error}")
+        event.error = result.error
+        _drop_local_work(ws)
+        hand_back(ctx, spec.id, result.error)
+        return str(result.verdict.value)
+    try:
+        gate(ctx)
+        released = release(ws, spec.id, Outcome.DONE, note=f"iteration {iteration}")
+    except GateRefused as exc:
+        if RACE_REFUSAL in str(exc):
+            raise retry.PushRaceLost("the upstream gate saw main move under our push") from exc
+        event.pushes_refused += 1
+        ctx.skip.add(spec.id)
+        ref = park(ws, spec.id)
+        ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}; this loop leaves it to others")
+        event.error = str(exc)
+        _drop_local_work(ws)
+        hand_back(ctx, spec.id, "push refused")
+        return "refused"
+    except Fenced as exc:
+        ctx.say(f"ERROR {spec.id}: {exc}")
+        event.error = str(exc)
+        return "fenced"
+    except (LockHeld, NotClaimable, UpstreamUnreachable):
+        raise
+    except HarnessError as exc:
+        if "conflict" not in str(exc):
             raise
-        except HarnessError as exc:
-            if "conflict" not in str(exc):
-                raise
-            continue  # upstream moved with a conflicting change between our rebase and push
-        event.commits_pushed = released.work_commits
-        return "done"
-    ref = park(ws, spec.id)
-    ctx.say(f"ERROR {spec.id}: upstream kept moving under the release; work kept on {ref}")
-    _drop_local_work(ws)
-    hand_back(ctx, spec.id, "could not integrate")
-    return "parked"
+        # Upstream moved with a conflicting change between our rebase and the release's push.
+        raise retry.PushRaceLost("a conflicting change landed under the release") from exc
+    event.commits_pushed = released.work_commits
+    return "done"
 
 
 def gate(ctx: Ctx) -> None:
@@ -316,10 +339,9 @@ def hand_back(ctx: Ctx, task: str, why: str) -> None:
 
 
 def still_held(ctx: Ctx, task: str) -> bool:
-    record = records.read_record(ctx.ws.state_dir, task)
-    tip = fetch_main(ctx.ws.repo, ctx.ws.config.branch)
-    entry = read_snapshot(ctx.ws.repo, tip).entries.get(task)
-    return record is not None and entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
+    """Our claim record survives unless the agent released the task itself (release drops
+    it); fencing, if any, is found by the release that follows. No fetch needed."""
+    return records.read_record(ctx.ws.state_dir, task) is not None
 
 
 def has_local_work(ws: Workspace) -> bool:

@@ -9,13 +9,18 @@ only when used, so a loop pays for the one backend it runs.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from harness.agents.base import Backend
-from harness.errors import UsageError
-from harness.loop_config import BACKENDS
+if TYPE_CHECKING:
+    from harness.agents.base import Backend
 
 
 def get_backend(name: str) -> Backend:
+    # Imported here, not at the top: the builtin agent's process imports this package and
+    # should not pay for config parsing it never does.
+    from harness.errors import UsageError
+    from harness.loop_config import BACKENDS
+
     if name not in BACKENDS:
         raise UsageError(f"unknown agent backend {name!r}; expected one of: {', '.join(BACKENDS)}")
     module = importlib.import_module(f"harness.agents.{name}")

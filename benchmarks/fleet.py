@@ -1,0 +1,102 @@
+"""Fleet benchmark: N builtin agents drain T independent tasks, each session a simulated D s.
+
+Prints wall time against the ideal T·D/N (parallel efficiency; target ≥ 0.87 at D = 2 s,
+8 agents, 64 tasks) and the loop's own overhead per iteration (iteration time minus
+session time, and session time minus D: the cost of starting the agent process).
+
+    .venv/bin/python -m benchmarks.fleet [--agents 8] [--tasks 64] [--delay 2] [--keep DIR]
+
+The upstream is made by ``harness init`` (so the gate's pre-receive hook is installed and
+runs on every push) with no ``tests:`` configured: the figure is the loop and lock
+protocol's overhead, not a test suite's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from harness.gitops import GitRepo, identity_env
+from harness.initrepo import init_work_repo
+from harness.loop_events import read_events
+from harness.runtime.base import FleetSpec
+from harness.runtime.local import LocalRuntime
+from harness.tasks import TaskSpec, spec_path
+
+
+def build(base: Path, tasks: int, delay: float, hook: bool) -> Path:
+    result = init_work_repo(base / "work")
+    if not hook:  # measure the loop and lock protocol alone
+        (result.upstream / "hooks" / "pre-receive").unlink(missing_ok=True)
+    for i in range(tasks):
+        body = f"@sleep {delay}\n@write src/t{i:03d}.txt\ntask {i}\n@end\n"
+        spec = TaskSpec(id=f"t{i:03d}", title=f"task {i}", body=body, files=(f"src/t{i:03d}.txt",))
+        path = result.clone / spec_path(spec.id)
+        path.write_bytes(spec.to_yaml())
+    repo = GitRepo(result.clone)
+    repo.run("add", "-A")
+    repo.run("commit", "-q", "-m", f"{tasks} benchmark tasks", env=identity_env("bench"))
+    repo.run("push", "-q", "origin", "HEAD:refs/heads/main")
+    return result.upstream
+
+
+def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[str, float]:
+    upstream = build(base, tasks, delay, hook)
+    runtime = LocalRuntime(root=base / "state")
+    args = ("--exit-when-idle", "--idle-backoff", "0.05")
+    spec = FleetSpec("bench", upstream, {"core-dev": agents}, "builtin", args, fleet_dir=base / "fleet")
+    start = time.monotonic()
+    runtime.up(spec)
+    while any(info.state == "running" for info in runtime.ps("bench")):
+        time.sleep(0.05)
+    wall = time.monotonic() - start
+    events = [e for a in sorted((base / "fleet").iterdir()) if a.is_dir() for e in read_events(a / "events.jsonl")]
+    done = [e for e in events if e["outcome"] == "done"]
+    overhead = [e["duration_seconds"] - e["session_seconds"] for e in events]
+    startup = [e["session_seconds"] - delay for e in done]
+    return {
+        "wall": wall,
+        "ideal": tasks * delay / agents,
+        "done": len(done),
+        "iterations": len(events),
+        "claims_lost": sum(e["claims_lost"] for e in events),
+        "overhead_median": statistics.median(overhead) if overhead else 0.0,
+        "overhead_mean": statistics.fmean(overhead) if overhead else 0.0,
+        "session_start_median": statistics.median(startup) if startup else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=8)
+    parser.add_argument("--tasks", type=int, default=64)
+    parser.add_argument("--delay", type=float, default=2.0)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the upstream, clones and logs here")
+    parser.add_argument("--no-hook", action="store_true", help="remove the gate's pre-receive hook first")
+    ns = parser.parse_args()
+    base = ns.keep or Path(tempfile.mkdtemp(prefix="harness-bench-fleet-"))
+    base.mkdir(parents=True, exist_ok=True)
+    r = run(ns.agents, ns.tasks, ns.delay, base, hook=not ns.no_hook)
+    efficiency = r["ideal"] / r["wall"]
+    hook = "without hooks" if ns.no_hook else "with the gate's pre-receive hook"
+    print(f"fleet: {ns.agents} builtin agents, {ns.tasks} independent tasks, sessions of {ns.delay:g} s, {hook}")
+    print(f"  {'':32} {'measured':>10} {'ideal':>10} {'ratio':>8}")
+    print(f"  {'wall time (s)':32} {r['wall']:10.1f} {r['ideal']:10.1f} {r['wall'] / r['ideal']:8.2f}")
+    print(f"  {'parallel efficiency':32} {efficiency:10.2f} {1.0:10.2f}   target >= 0.87")
+    print(f"  {'tasks done':32} {r['done']:10.0f} {ns.tasks:10d}")
+    print(f"  {'iterations':32} {r['iterations']:10.0f} {ns.tasks:10d}")
+    print(f"  {'claims lost in races':32} {r['claims_lost']:10.0f}")
+    print(
+        f"  {'loop overhead / iteration (s)':32} {r['overhead_median']:10.3f}   median (mean {r['overhead_mean']:.3f})"
+    )
+    print(
+        f"  {'session start-up (s)':32} {r['session_start_median']:10.3f}   median, beyond the {ns.delay:g} s of work"
+    )
+    print(f"  kept in {base}" if ns.keep else "")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The local-process fleet: one ``harness loop`` process per agent, each with its own clone.
+
+For machines without Docker (and for ``harness demo``). Layout of a fleet directory::
+
+    <fleet_dir>/fleet.json            who runs: agent, role, pid, clone, log, events, stop file
+    <fleet_dir>/<agent>/clone/        the agent's clone of the upstream
+    <fleet_dir>/<agent>/loop.log      the loop's own output
+    <fleet_dir>/<agent>/logs/         session logs (agent_<short-sha>.log)
+    <fleet_dir>/<agent>/events.jsonl  one line per iteration
+
+The default fleet directory is ``$XDG_STATE_HOME/harness/local/<fleet>``. Loops start in
+their own sessions, so ``harness up`` can exit and the terminal's ^C does not reach them.
+``down`` touches each stop file, sends SIGTERM (the loop hands its lock back), waits, then
+SIGKILLs what is left and hands back any lock a killed loop still held. This runtime is not
+a sandbox: the loops run as the current user with its environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.gitops import GitRepo
+from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
+
+FLEET_FILE = "fleet.json"
+
+
+@dataclass(frozen=True)
+class LocalAgent:
+    agent: str
+    role: str
+    pid: int
+    started_at: float
+    clone: str
+    log: str
+    events: str
+    stop: str
+
+
+def state_root() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "harness" / "local"
+
+
+class LocalRuntime:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or state_root()
+
+    # -- where fleets live ---------------------------------------------------------
+
+    def fleet_dir(self, fleet: str) -> Path:
+        pointer = self.root / f"{fleet}.path"
+        return Path(pointer.read_text().strip()) if pointer.exists() else self.root / fleet
+
+    def _agents(self, fleet: str) -> list[LocalAgent]:
+        path = self.fleet_dir(fleet) / FLEET_FILE
+        if not path.exists():
+            raise HarnessError(f"no local fleet named {fleet!r} (looked for {path}); start one with `harness up`")
+        data = json.loads(path.read_text())
+        return [LocalAgent(**a) for a in data["agents"]]
+
+    # -- the protocol ----------------------------------------------------------------
+
+    def up(self, spec: FleetSpec) -> list[AgentInfo]:
+        directory = (spec.fleet_dir or self.root / spec.name).resolve()
+        if (directory / FLEET_FILE).exists() and any(_alive(a.pid) for a in self._agents_at(directory)):
+            raise HarnessError(f"fleet {spec.name} is already running in {directory}; run `harness down` first")
+        if not spec.upstream.exists():
+            raise HarnessError(f"{spec.upstream}: no such upstream; pass --upstream PATH or run in a clone")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if directory != self.root / spec.name:
+            (self.root / f"{spec.name}.path").write_text(str(directory))
+        agents = [self._start(spec, directory, agent, role) for agent, role in agent_ids(spec.roles)]
+        data = {"fleet": spec.name, "upstream": str(spec.upstream.resolve()), "agents": [asdict(a) for a in agents]}
+        tmp = directory / f".{FLEET_FILE}.tmp"
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(directory / FLEET_FILE)
+        return self.ps(spec.name)
+
+    def down(self, fleet: str, timeout: float = 30.0) -> list[AgentInfo]:
+        agents = self._agents(fleet)
+        for agent in agents:
+            Path(agent.stop).touch()
+            if _alive(agent.pid):
+                _signal(agent.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(_alive(a.pid) for a in agents) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for agent in agents:
+            if _alive(agent.pid):
+                _signal(agent.pid, signal.SIGKILL, group=True)
+                _hand_back(agent)
+        return self.ps(fleet)
+
+    def ps(self, fleet: str) -> list[AgentInfo]:
+        return [_info(a) for a in self._agents(fleet)]
+
+    def logs(self, fleet: str, agent: str, follow: bool = False) -> Iterator[str]:
+        match = [a for a in self._agents(fleet) if a.agent == agent]
+        if not match:
+            raise HarnessError(f"fleet {fleet} has no agent {agent!r}; see `harness ps`")
+        record = match[0]
+        with open(record.log, encoding="utf-8", errors="replace") as handle:
+            while True:
+                line = handle.readline()
+                if line:
+                    yield line.rstrip("\n")
+                elif follow and _alive(record.pid):
+                    time.sleep(0.2)
+                else:
+                    return
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _agents_at(self, directory: Path) -> list[LocalAgent]:
+        data = json.loads((directory / FLEET_FILE).read_text())
+        return [LocalAgent(**a) for a in data["agents"]]
+
+    def _start(self, spec: FleetSpec, directory: Path, agent: str, role: str) -> LocalAgent:
+        home = directory / agent
+        clone = home / "clone"
+        home.mkdir(parents=True, exist_ok=True)
+        if not (clone / ".git").exists():
+            GitRepo(home).run("clone", "--quiet", str(spec.upstream.resolve()), str(clone))
+        stop = home / "stop"
+        stop.unlink(missing_ok=True)
+        log, events = home / "loop.log", home / "events.jsonl"
+        argv = [sys.executable, "-m", "harness", "loop", "--repo", str(clone), "--agent", agent, "--role", role]
+        argv += ["--backend", spec.backend, "--log-dir", str(home / "logs"), "--events", str(events)]
+        argv += ["--stop-file", str(stop), *spec.agent_args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+        env["HARNESS_AGENT"] = agent
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=clone,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return LocalAgent(agent, role, proc.pid, time.time(), str(clone), str(log), str(events), str(stop))
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie); reaps our own exited children so they stop looking alive."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def _signal(pid: int, sig: signal.Signals, group: bool = False) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)  # the loop leads its own process group (start_new_session)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _hand_back(agent: LocalAgent) -> None:
+    """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
+    from harness import records
+    from harness.release import Outcome, release
+    from harness.workspace import open_workspace
+
+    try:
+        ws = open_workspace(Path(agent.clone), agent.agent)
+        for record in records.all_records(ws.state_dir):
+            release(ws, record.task, Outcome.ABANDONED, note="its loop was killed by harness down")
+    except HarnessError:
+        pass  # fenced or unreachable: the lease and the reclaim rule take over
+
+
+def _info(agent: LocalAgent) -> AgentInfo:
+    from harness.loop_events import read_events
+
+    alive = _alive(agent.pid)
+    events = read_events(Path(agent.events))
+    held = sorted(p.stem for p in (Path(agent.clone) / ".git" / "harness" / "claims").glob("*.yaml"))
+    return AgentInfo(
+        agent=agent.agent,
+        role=agent.role,
+        state="running" if alive else "exited",
+        task=held[0] if held and alive else None,
+        iteration=len(events),
+        uptime_seconds=time.time() - agent.started_at if alive else None,
+        handle=str(agent.pid),
+        extra={"clone": agent.clone, "log": agent.log, "done": str(sum(e.get("outcome") == "done" for e in events))},
+    )
