@@ -57,7 +57,12 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     done = [e for e in events if e["outcome"] == "done"]
     overhead = [e["duration_seconds"] - e["session_seconds"] for e in events]
     startup = [e["session_seconds"] - delay for e in done]
+    steps = {
+        step: statistics.median(e.get("steps", {}).get(step, 0.0) for e in done) if done else 0.0
+        for step in ("sync", "claim", "integrate")
+    }
     return {
+        **{f"step_{k}": v for k, v in steps.items()},
         "wall": wall,
         "ideal": tasks * delay / agents,
         "done": len(done),

@@ -186,16 +186,39 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
 
 def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
     """One pass; ("idle", drained) when nothing could be claimed."""
+    mark = _Marks(event)
     hand_back_leftovers(ctx)
     sync(ctx, event)
     snap = read_snapshot(ctx.ws.repo, ctx.ws.repo.rev_parse(REMOTE_MAIN))  # sync fetched it
     mode = choose_mode(ctx, snap.specs)
+    mark("sync")
     spec = None
     if mode == "queue":
         spec, drained = pick_and_claim(ctx, event)
         if spec is None:
             return "idle", drained
         event.task = spec.id
+    mark("claim")
+    try:
+        return _session_and_after(ctx, event, n, mode, spec)
+    finally:
+        mark("integrate")
+
+
+class _Marks:
+    """Seconds spent in each step, into ``event.steps`` (the benchmark's overhead breakdown)."""
+
+    def __init__(self, event: IterationEvent) -> None:
+        self.event = event
+        self.last = time.monotonic()
+
+    def __call__(self, step: str) -> None:
+        now = time.monotonic()
+        self.event.steps[step] = round(now - self.last - (self.event.session_seconds if step == "integrate" else 0), 3)
+        self.last = now
+
+
+def _session_and_after(ctx: Ctx, event: IterationEvent, n: int, mode: str, spec: TaskSpec | None) -> tuple[str, bool]:
     session = run_agent(ctx, n, mode, spec)
     result, usage = session.result, session.usage
     event.session_seconds = round(result.duration, 3)

@@ -34,6 +34,7 @@ class IterationEvent:
     session_exit: str = ""
     log: str = ""
     error: str = ""
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step, session excluded
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
