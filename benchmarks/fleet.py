@@ -97,6 +97,8 @@ def main() -> None:
     print(
         f"  {'loop overhead / iteration (s)':32} {r['overhead_median']:10.3f}   median (mean {r['overhead_mean']:.3f})"
     )
+    for step in ("sync", "claim", "integrate"):
+        print(f"  {'  ' + step + ' (s)':32} {r['step_' + step]:10.3f}   median")
     print(
         f"  {'session start-up (s)':32} {r['session_start_median']:10.3f}   median, beyond the {ns.delay:g} s of work"
     )
