@@ -290,6 +290,10 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
     except GateRefused as exc:
         if RACE_REFUSAL in str(exc):
             raise retry.PushRaceLost("the upstream gate saw main move under our push") from exc
+        if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
+            # Main moved between our rebase and the gate's look at it: the gate judged our
+            # commits against a tip they do not contain (tests "missing"). Rebase and retry.
+            raise retry.PushRaceLost("main moved between the rebase and the gate") from exc
         event.pushes_refused += 1
         ctx.skip.add(spec.id)
         ref = park(ws, spec.id)
