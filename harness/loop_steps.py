@@ -204,6 +204,7 @@ def _session_env(
     ctx: Ctx, task: str | None, kind: str, iteration: int, prompt: Path, extra: dict[str, str]
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(_identity(ctx.ws))  # the agent's commits carry its id, whatever HOME it gets
     bin_dir = str(Path(sys.executable).parent)  # where `harness` itself is installed
     env.update(
         {

@@ -227,3 +227,29 @@ def test_four_agents_drain_a_sixteen_task_queue_each_task_done_once(work: WorkRe
     assert sorted(claims) == sorted(f"claim: t{i:02d}" for i in range(16))
     done = sum(o.count("→ done") for o in outputs)
     assert done == 16
+
+
+def test_a_session_running_as_another_user_can_do_the_work(work: WorkRepo) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only a loop running as root can run its sessions as another user")
+    base = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-otheruser-{os.getpid()}"
+    base.mkdir(mode=0o755)
+    try:
+        clone = base / "clone"
+        git(base, "clone", "--quiet", str(work.upstream), str(clone))
+        from harness.workspace import open_workspace
+
+        ws = open_workspace(clone, "sandboxed")
+        write_task(ws, "t1", "x.txt", "x")
+        uid = 300000 + os.getpid() % 100000
+        # A shell agent, not the builtin: this machine's Python may live where another user
+        # cannot run it (e.g. under /root); the Docker image installs it for its agent user.
+        agent = script(
+            base, "agent.sh", 'mkdir -p src && id -u > src/uid.txt && git add -A && git commit -qm "as $(id -u)"\n'
+        )
+        summary = run(ws, "command", agent, max_iterations=1, settings=short(FAST, session_user=str(uid)))
+        assert summary.outcomes == {"done": 1}
+        assert work.upstream_file("src/uid.txt") == f"{uid}\n"  # written and committed as that user
+        assert locks_upstream(work) == []
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
