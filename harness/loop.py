@@ -145,10 +145,16 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         event = IterationEvent(ws.agent, options.role, summary.iterations + 1, time.time())
         try:
             outcome, drained = _iteration(ctx, event, summary.iterations + 1)
-        except UpstreamUnreachable as exc:
-            say(f"ERROR upstream: {exc}; retrying in {idle_wait:.0f} s")
+        except (UpstreamUnreachable, HarnessError) as exc:
+            # The loop must run for days: an iteration that fails outside the session (upstream
+            # down, a malformed spec someone pushed, a git error) is reported and retried after
+            # a backoff; a lock it held is handed back by the next iteration's recover step.
+            where = "upstream" if isinstance(exc, UpstreamUnreachable) else (event.task or "iteration")
+            say(f"ERROR {where}: {exc}; retrying in {idle_wait:g} s")
+            if options.max_iterations == 1:
+                raise
             stopper.sleep(idle_wait)
-            idle_wait = min(idle_wait * 2, options.settings.idle_backoff_max_seconds)
+            idle_wait = min(max(idle_wait * 2, 0.1), options.settings.idle_backoff_max_seconds)
             continue
         if outcome == "idle":
             if drained and options.exit_when_idle:
@@ -190,7 +196,7 @@ def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
     hand_back_leftovers(ctx)
     sync(ctx, event)
     snap = read_snapshot(ctx.ws.repo, ctx.ws.repo.rev_parse(REMOTE_MAIN))  # sync fetched it
-    mode = choose_mode(ctx, snap.specs)
+    mode = choose_mode(ctx, snap)
     mark("sync")
     spec = None
     if mode == "queue":

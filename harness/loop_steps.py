@@ -27,7 +27,7 @@ from harness.prompt import PromptInput, render, write_prompt
 from harness.publish import REMOTE_MAIN, fetch_main
 from harness.release import Outcome, release
 from harness.session import SessionResult, SessionSpec, SessionUser, run_session
-from harness.snapshot import read_snapshot
+from harness.snapshot import Snapshot, read_snapshot
 from harness.tasks import TaskSpec, claimable
 from harness.workspace import Workspace
 
@@ -51,6 +51,7 @@ class Ctx:
     # Tasks whose push the gate refused in this run: left for other agents (fresh eyes)
     # instead of being retried here forever.
     skip: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)  # malformed specs already reported
 
 
 # -- sync and recovery -----------------------------------------------------------
@@ -86,10 +87,10 @@ def hand_back_leftovers(ctx: Ctx) -> list[str]:
 # -- pick and claim --------------------------------------------------------------
 
 
-def choose_mode(ctx: Ctx, specs: dict[str, TaskSpec]) -> str:
+def choose_mode(ctx: Ctx, snap: Snapshot) -> str:
     if ctx.loop.mode != "auto":
         return ctx.loop.mode
-    return "queue" if specs else "open"
+    return "queue" if snap.specs or snap.spec_problems else "open"
 
 
 def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bool]:
@@ -99,6 +100,10 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
         # sync just fetched: the first look needs no second fetch (each costs an upload-pack).
         tip = ws.repo.rev_parse(REMOTE_MAIN) if attempt == 0 else fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip, with_paths=True)
+        for problem in snap.spec_problems.values():
+            if problem not in ctx.reported:  # once per loop run: the file stays broken until fixed
+                ctx.reported.add(problem)
+                ctx.say(f"ERROR {problem}")
         ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
         if not ranked:
             open_left = [

@@ -253,3 +253,39 @@ def test_a_session_running_as_another_user_can_do_the_work(work: WorkRepo) -> No
         assert locks_upstream(work) == []
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_a_malformed_spec_is_reported_and_the_other_tasks_go_on(work: WorkRepo) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "good", "x.txt", "x")
+    seed = work.clone("seed")
+    (seed / "tasks" / "bad.yaml").write_text("title: [unclosed\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "a malformed spec")
+    git(seed, "push", "-q", "origin", "HEAD:main")
+    lines: list[str] = []
+    summary = run(ws, lines=lines, max_iterations=1)
+    assert summary.outcomes == {"done": 1}
+    assert [line for line in lines if "tasks/bad.yaml" in line and line.startswith("ERROR")]
+
+
+def test_upstream_down_is_reported_and_retried_not_fatal(work: WorkRepo) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "t1", "x.txt", "x")
+    away = work.upstream.with_name("moved-away.git")
+    work.upstream.rename(away)
+    cmd = [sys.executable, "-m", "harness", "loop", "--role", "core-dev", "--backend", "builtin", "--agent", "a1"]
+    proc = subprocess.Popen(
+        [*cmd, "--idle-backoff", "0.2", "--exit-when-idle"],
+        cwd=ws.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(4)
+    assert proc.poll() is None  # still looping, backing off
+    away.rename(work.upstream)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "ERROR upstream: upstream unreachable" in out and "retrying in" in out
+    assert "t1 → done" in out and work.upstream_file("x.txt") == "x\n"
