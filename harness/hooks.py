@@ -2,8 +2,10 @@
 
 The hook is a short sh script. It decides lock-only pushes (only ``current_tasks/``
 changed) itself, with one ``git diff-tree`` and no Python start-up, so claims cost about
-what an unhooked push costs; any other update of the gated branch is handed, with the
-same stdin, to ``harness gate --pre-receive`` run by the Python recorded at install time.
+what an unhooked push costs. It also lets through, the same way, a push to a main whose
+harness.yaml configures neither ``tests:`` nor ``gate:`` when the push leaves harness.yaml
+alone: there is nothing to test and nothing protected. Any other update of the gated
+branch is handed, with the same stdin, to ``harness gate --pre-receive`` run by the Python recorded at install time.
 Other refs (heartbeats, orphans, parked work) pass untouched.
 """
 
@@ -30,7 +32,11 @@ while read -r old new ref; do
   [ -z "$need" ] && [ "$ref" = "$target" ] || continue
   if [ "$old" = "$zero" ] || [ "$new" = "$zero" ]; then need=1; continue; fi
   # Lock-only means no change outside current_tasks/; anything else needs the tests.
-  git diff-tree --quiet -r --no-renames "$old" "$new" -- ':(exclude)current_tasks/' || need=1
+  git diff-tree --quiet -r --no-renames "$old" "$new" -- ':(exclude)current_tasks/' && continue
+  # Nothing to judge either when the old tip configures no tests and no gate (so only the
+  # default protected path, harness.yaml, is guarded) and the push leaves harness.yaml alone.
+  if git cat-file -p "$old:harness.yaml" 2>/dev/null | grep -qE '^(tests|gate):'; then need=1; continue; fi
+  git diff-tree --quiet -r --no-renames "$old" "$new" -- harness.yaml || need=1
 done
 [ -n "$need" ] || exit 0
 printf '%s' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}

@@ -228,3 +228,14 @@ def test_install_does_not_clobber_a_foreign_hook(work: WorkRepo) -> None:
     assert hook.read_text() == "#!/bin/sh\nexit 0\n"
     assert run_harness("hooks", "install", "--force", cwd=work.first_clone).returncode == 0
     assert "harness pre-receive gate" in hook.read_text()
+
+
+def test_without_tests_or_gate_config_work_lands_without_starting_the_gate(work: WorkRepo) -> None:
+    clone = work.clone("agent1")
+    commit_file(clone, "src/app.py", "print('hi')\n", "work")
+    assert push(clone).returncode == 0
+    assert not (work.upstream / "harness").exists()  # the Python gate never ran: no baseline, no log
+    (clone / "harness.yaml").write_text("version: 1\nlocks: {lease_seconds: 60}\n")
+    git(clone, "commit", "-qam", "loosen the lease")
+    refused = push(clone)
+    assert refused.returncode != 0 and "protected path" in refused.stderr  # still guarded
