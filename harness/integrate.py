@@ -19,7 +19,6 @@ they were, and parking pushes them to ``refs/harness/parked/<agent>/<task>-<time
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,7 +26,8 @@ from pathlib import Path
 
 from harness.lockfile import LOCK_DIR
 from harness.markers import has_markers, keep_both_sides
-from harness.publish import REMOTE_MAIN, push_with_network_retry
+from harness.publish import REMOTE_MAIN
+from harness.release import park_local_work
 from harness.workspace import Workspace
 
 DEPENDENCY_LOCKS = frozenset(
@@ -216,12 +216,8 @@ def _give_up(ws: Workspace, task: str, result: IntegrateResult, verdict: Verdict
 
 def park(ws: Workspace, task: str) -> str | None:
     """Push HEAD's commits to a fresh side ref (never overwriting an older one); the ref or None."""
-    if ws.repo.rev_parse("HEAD") is None or ws.repo.commits_between(REMOTE_MAIN, "HEAD") == 0:
-        return None
-    short = ws.repo.out("rev-parse", "--short", "HEAD")
-    ref = f"refs/harness/parked/{ws.agent}/{task}-{time.strftime('%Y%m%dT%H%M%S')}-{short}"
-    push_with_network_retry(ws.repo, "HEAD", ref, force=True)
-    return ref
+    parked = park_local_work(ws, "parked", task)
+    return parked[0] if parked else None
 
 
 def _git(ws: Workspace, *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -2,13 +2,14 @@
 
 Outcomes: ``done`` (a spec'd task is marked done in the same commit), ``released`` (the
 lock is handed back, the work pushed) and ``abandoned`` (the lock is handed back; local
-commits are not pushed to main but parked on ``refs/harness/parked/<agent>/<task>``).
+commits are not pushed to main but parked on ``refs/harness/parked/<agent>/<task>-<time>-<sha>``).
 Fencing (invariant 3): if the tip no longer carries our nonce, nothing is deleted and any
-local commits are kept on ``refs/harness/orphans/<agent>/<task>``.
+local commits are kept on ``refs/harness/orphans/<agent>/<task>-<time>-<sha>``.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -45,14 +46,14 @@ def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note:
     try:
         holder_check(ws, snap, task)
     except Fenced as exc:
-        parked = park_local_work(ws, f"refs/harness/orphans/{ws.agent}/{task}")
+        parked = park_local_work(ws, "orphans", task)
         if parked:
             raise Fenced(f"{exc}; your {parked[1]} commit(s) are kept on {parked[0]}") from exc
         raise
     work = _local_work_count(ws)
     parked_ref = None
     if outcome is Outcome.ABANDONED and work:
-        parked_ref, _ = park_local_work(ws, f"refs/harness/parked/{ws.agent}/{task}") or (None, 0)
+        parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
     if work and outcome is not Outcome.ABANDONED:
         commit = _release_with_work(ws, task, outcome, note)
     else:
@@ -111,7 +112,7 @@ def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
     try:
         holder_check(ws, snap, task)
     except Fenced as exc:
-        parked = park_local_work(ws, f"refs/harness/orphans/{ws.agent}/{task}")
+        parked = park_local_work(ws, "orphans", task)
         where = f"; your {parked[1]} commit(s) are kept on {parked[0]}" if parked else ""
         raise Fenced(f"{exc}{where}") from exc
 
@@ -128,10 +129,16 @@ def _rebase_onto(ws: Workspace, upstream: str) -> None:
         )
 
 
-def park_local_work(ws: Workspace, ref: str) -> tuple[str, int] | None:
-    """Push local commits that upstream main lacks to a side ref; (ref, count) or None."""
+def park_local_work(ws: Workspace, kind: str, task: str) -> tuple[str, int] | None:
+    """Push local commits that upstream main lacks to a fresh side ref; (ref, count) or None.
+
+    The ref is ``refs/harness/<kind>/<agent>/<task>-<time>-<sha>``: a new name each time, so
+    parking the same task twice never overwrites the work parked first.
+    """
     count = _local_work_count(ws)
     if not count:
         return None
-    push_with_network_retry(ws.repo, "HEAD", ref, force=True)
+    short = ws.repo.out("rev-parse", "--short", "HEAD")
+    ref = f"refs/harness/{kind}/{ws.agent}/{task}-{time.strftime('%Y%m%dT%H%M%S')}-{short}"
+    push_with_network_retry(ws.repo, "HEAD", ref)
     return ref, count

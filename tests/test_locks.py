@@ -100,11 +100,12 @@ def test_release_after_reclaim_is_fenced_and_work_kept_on_orphan_ref(work: WorkR
     git(old.root, "pull", "--quiet", "--rebase")
     work_sha = commit_file(old.root, "src/parser.py", "slow work\n", "parser: late work")
     new = claim(work.workspace("b"), "parser", clock=lambda: t0 + STALE_AFTER + 5)
-    with pytest.raises(Fenced, match="refs/harness/orphans/a/parser"):
+    with pytest.raises(Fenced, match="refs/harness/orphans/a/parser-") as caught:
         release(old, "parser", Outcome.DONE)
     lock = yaml.safe_load(work.upstream_file("current_tasks/parser.lock") or "")
     assert lock["nonce"] == new.lock.nonce
-    assert work.upstream_git("rev-parse", "refs/harness/orphans/a/parser").strip() == work_sha
+    orphan = str(caught.value).rsplit(" ", 1)[-1]
+    assert work.upstream_git("rev-parse", orphan).strip() == work_sha
     assert work.upstream_file("src/parser.py") is None
 
 
@@ -114,8 +115,8 @@ def test_abandon_hands_lock_back_and_parks_work(work: WorkRepo) -> None:
     git(ws.root, "pull", "--quiet", "--rebase")
     sha = commit_file(ws.root, "half.py", "half done\n", "wip")
     result = release(ws, "parser", Outcome.ABANDONED)
-    assert result.parked_ref == "refs/harness/parked/a/parser"
-    assert work.upstream_git("rev-parse", "refs/harness/parked/a/parser").strip() == sha
+    assert result.parked_ref is not None and result.parked_ref.startswith("refs/harness/parked/a/parser-")
+    assert work.upstream_git("rev-parse", result.parked_ref).strip() == sha
     assert work.upstream_file("half.py") is None and work.upstream_file("current_tasks/parser.lock") is None
     claim(work.workspace("b"), "parser")
 
