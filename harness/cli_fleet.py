@@ -13,11 +13,15 @@ from harness.cli import emit_json
 RUNTIMES = ("local", "docker")
 
 
-def _runtime(name: str) -> Any:
+def _runtime(name: str, image: str | None = None, verify: Path | None = None) -> Any:
     if name == "docker":
-        from harness.runtime.docker import DockerRuntime  # lazy: only this path imports docker
+        from dataclasses import replace
 
-        return DockerRuntime()
+        from harness.runtime.docker import DockerRuntime, options_from_env  # lazy: only this path imports docker
+
+        options = options_from_env()
+        options = replace(options, image=image or options.image, verify=verify or options.verify)
+        return DockerRuntime(options)
     from harness.runtime.local import LocalRuntime
 
     return LocalRuntime()
@@ -61,6 +65,16 @@ runtime_opt = click.option("--runtime", type=click.Choice(RUNTIMES), default="lo
 @click.option("--fleet-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="local: clones/logs")
 @click.option("--loop-arg", multiple=True, help="extra option for every `harness loop` (repeatable)")
 @click.option("--pass-env", multiple=True, help="environment variable handed to agents (docker; repeatable)")
+@click.option("--memory", default=None, help="docker: memory limit per agent, e.g. 4g")
+@click.option("--cpus", type=click.FloatRange(min=0.1), default=None, help="docker: CPUs per agent")
+@click.option("--network", default="none", show_default=True, help="docker: none or bridge")
+@click.option("--image", default=None, help="docker: agent image (default: $HARNESS_IMAGE or harness-agent:latest)")
+@click.option(
+    "--verify",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="docker: the verifier directory, mounted read-only at /verify",
+)
 @fleet_name
 @runtime_opt
 @click.option("--json", "as_json", is_flag=True)
@@ -72,6 +86,11 @@ def up(
     fleet_dir: Path | None,
     loop_arg: tuple[str, ...],
     pass_env: tuple[str, ...],
+    memory: str | None,
+    cpus: float | None,
+    network: str,
+    image: str | None,
+    verify: Path | None,
     fleet: str,
     runtime: str,
     as_json: bool,
@@ -86,9 +105,12 @@ def up(
         backend=backend,
         agent_args=loop_arg,
         pass_env=pass_env,
+        memory=memory,
+        cpus=cpus,
+        network=network,
         fleet_dir=fleet_dir,
     )
-    _print_agents(_runtime(runtime).up(spec), as_json)
+    _print_agents(_runtime(runtime, image, verify.resolve() if verify else None).up(spec), as_json)
 
 
 @click.command()

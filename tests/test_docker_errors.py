@@ -113,3 +113,29 @@ def test_harness_up_bad_input_through_the_cli(
     assert proc.returncode == code, proc.stderr
     assert proc.stderr.startswith(starts) and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert docker("ps", "-aq", "--filter", "label=harness.fleet=badinput").stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--memory", "4096g"], "4096g"),
+        (["--image", "harness-agent:no-such-tag"], "image harness-agent:no-such-tag not found"),
+        (["--network", "host"], "--network"),
+    ],
+)
+def test_harness_up_docker_flags_bad_input(agent_image: str, work: WorkRepo, flags: list[str], needle: str) -> None:  # noqa: F811
+    proc = run_harness(
+        "up",
+        "--runtime",
+        "docker",
+        "--roles",
+        "core-dev=2",
+        "--name",
+        "badflags",
+        *flags,
+        cwd=work.first_clone,
+        env={"HARNESS_IMAGE": agent_image},
+    )
+    assert proc.returncode in (ExitCode.ERROR, ExitCode.USAGE), proc.stderr
+    assert needle in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert docker("ps", "-aq", "--filter", "label=harness.fleet=badflags").stdout == ""
