@@ -211,4 +211,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as exc:  # a bug: still one line for the user, the traceback kept in a file
+        click.echo(f"error: internal error {type(exc).__name__}: {exc} (traceback: {_save_traceback()})", err=True)
+        sys.exit(int(ExitCode.ERROR))
     sys.exit(0)
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="harness-crash-", suffix=".log", delete=False) as handle:
+        traceback.print_exc(file=handle)
+        return handle.name

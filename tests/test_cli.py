@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,17 @@ def test_init_installs_the_gate_on_the_upstream(tmp_path: Path) -> None:
     assert run_harness("init", str(tmp_path / "proj"), cwd=tmp_path).returncode == 0
     hook = tmp_path / "proj-upstream.git" / "hooks" / "pre-receive"
     assert hook.exists() and "harness pre-receive gate" in hook.read_text()
+
+
+def test_a_bug_is_still_one_line_with_the_traceback_kept(tmp_path: Path) -> None:
+    code = (
+        "import harness.cli as c\n"
+        "@c.cli.command()\n"
+        "def boom() -> None:\n"
+        "    raise RuntimeError('kaput')\n"
+        "c.main(['boom'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert_one_line_error(proc, 1, "internal error RuntimeError: kaput", "traceback: ")
+    saved = Path(proc.stderr.rsplit("traceback: ", 1)[1].rstrip(")\n"))
+    assert "RuntimeError: kaput" in saved.read_text()
