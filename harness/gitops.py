@@ -90,7 +90,15 @@ class GitRepo:
         self._env = clean_env(env)
         self._reader = BatchReader(path, self._env)
         self._objects_dir: Path | None = None
+        self._origin_url: str | bool | None = False  # False: not looked up yet
         weakref.finalize(self, self._reader.close)
+
+    def origin_url(self) -> str | None:
+        """The ``origin`` remote's URL (looked up once), or None without one."""
+        if self._origin_url is False:
+            proc = self.run("remote", "get-url", "origin", check=False)
+            self._origin_url = proc.stdout.decode().strip() if proc.returncode == 0 else None
+        return self._origin_url if isinstance(self._origin_url, str) else None
 
     def close(self) -> None:
         """Stop the object reader (it restarts on demand)."""

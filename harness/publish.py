@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from harness import retry
 from harness.errors import GateRefused
 from harness.gitops import GitRepo, PushStatus, identity_env
+from harness.pushslot import push_slot
 
 REMOTE_MAIN = "refs/remotes/origin/main"
 
@@ -61,6 +62,10 @@ def publish(
     env = identity_env(agent)
 
     def attempt() -> Published | None:
+        with push_slot(repo):
+            return _attempt()
+
+    def _attempt() -> Published | None:
         tip = fetch_main(repo, branch)
         change = decide(tip)
         if change is None:
@@ -69,6 +74,8 @@ def publish(
         status = push_with_network_retry(repo, commit, f"refs/heads/{branch}")
         if status is PushStatus.REJECTED:
             raise retry.PushRaceLost(f"push of {commit[:12]} to {branch} lost a race")
+        # Our commit is the upstream tip now: origin/main says so without another fetch.
+        repo.run("update-ref", REMOTE_MAIN, commit)
         return Published(commit, tip)
 
     return retry.run(retry.push_race(deadline), attempt)

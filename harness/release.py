@@ -19,6 +19,7 @@ from harness.gitops import PushStatus, identity_env
 from harness.lockfile import lock_path
 from harness.locks import holder_check, reconcile
 from harness.publish import REMOTE_MAIN, Change, fetch_main, publish, push_with_network_retry
+from harness.pushslot import push_slot
 from harness.snapshot import Snapshot, read_snapshot
 from harness.tasks import spec_path
 from harness.workspace import Workspace
@@ -91,6 +92,10 @@ def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) ->
     env = identity_env(ws.agent)
 
     def attempt() -> str:
+        with push_slot(ws.repo):
+            return _attempt()
+
+    def _attempt() -> str:
         tip = fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip)
         _fenced_check_parking(ws, snap, task)
