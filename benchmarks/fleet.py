@@ -14,6 +14,7 @@ protocol's overhead, not a test suite's.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -43,16 +44,25 @@ def build(base: Path, tasks: int, delay: float, hook: bool) -> Path:
     return result.upstream
 
 
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores, /proc/stat): loops, git, agents."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[str, float]:
     upstream = build(base, tasks, delay, hook)
     runtime = LocalRuntime(root=base / "state")
     args = ("--exit-when-idle", "--idle-backoff", "0.05")
     spec = FleetSpec("bench", upstream, {"core-dev": agents}, "builtin", args, fleet_dir=base / "fleet")
+    busy_before = busy_cpu_seconds()
     start = time.monotonic()
     runtime.up(spec)
     while any(info.state == "running" for info in runtime.ps("bench")):
         time.sleep(0.05)
     wall = time.monotonic() - start
+    cpu = busy_cpu_seconds() - busy_before
     events = [e for a in sorted((base / "fleet").iterdir()) if a.is_dir() for e in read_events(a / "events.jsonl")]
     done = [e for e in events if e["outcome"] == "done"]
     overhead = [e["duration_seconds"] - e["session_seconds"] for e in events]
@@ -64,6 +74,7 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     return {
         **{f"step_{k}": v for k, v in steps.items()},
         "wall": wall,
+        "cpu": cpu,
         "ideal": tasks * delay / agents,
         "done": len(done),
         "iterations": len(events),
@@ -91,6 +102,15 @@ def main() -> None:
     print(f"  {'':32} {'measured':>10} {'ideal':>10} {'ratio':>8}")
     print(f"  {'wall time (s)':32} {r['wall']:10.1f} {r['ideal']:10.1f} {r['wall'] / r['ideal']:8.2f}")
     print(f"  {'parallel efficiency':32} {efficiency:10.2f} {1.0:10.2f}   target >= 0.87")
+    cores = os.cpu_count() or 1
+    floor = max(r["ideal"], r["cpu"] / cores)
+    print(
+        f"  {'CPU busy, all cores (s)':32} {r['cpu']:10.1f}   {r['cpu'] / max(r['iterations'], 1):.2f} s per iteration"
+    )
+    print(
+        f"  {'best wall this CPU allows (s)':32} {floor:10.1f}   "
+        f"(CPU / {cores} cores; efficiency bound {r['ideal'] / floor:.2f})"
+    )
     print(f"  {'tasks done':32} {r['done']:10.0f} {ns.tasks:10d}")
     print(f"  {'iterations':32} {r['iterations']:10.0f} {ns.tasks:10d}")
     print(f"  {'claims lost in races':32} {r['claims_lost']:10.0f}")
