@@ -8,6 +8,10 @@ import yaml
 
 from harness.errors import ConfigError
 
+# libyaml's safe loader where PyYAML has it (its wheels do): ~10x faster than the pure-Python
+# one, and a claim parses every lock file at the tip.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def load_mapping(path: str, content: bytes | str, what: str, fix: str) -> dict[str, Any]:
     """Parse ``content`` (the file at ``path``) as a YAML mapping; an empty file is ``{}``.
@@ -16,7 +20,7 @@ def load_mapping(path: str, content: bytes | str, what: str, fix: str) -> dict[s
     """
     try:
         text = content.decode("utf-8") if isinstance(content, bytes) else content
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {what} ({_problem(exc)}); {fix}") from exc
     if data is None:
