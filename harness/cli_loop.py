@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cli import common, workspace
+from harness.errors import UsageError
 from harness.loop_config import BACKENDS, MODES
 
 
@@ -53,6 +54,9 @@ def loop(
     from harness.loop import LoopOptions, run_loop
     from harness.loop_config import read_agent_settings, read_loop_settings
 
+    if agent_cmd is not None and backend not in (None, "command"):
+        # Silently running another backend would ignore the command the user gave.
+        raise UsageError(f"--agent-cmd runs the command backend; drop --backend {backend} or pass --backend command")
     ws = workspace(repo, agent)
     agent_settings = read_agent_settings(ws.config)
     if agent_cmd is not None:

@@ -50,7 +50,7 @@ def test_down_stops_every_loop_and_hands_the_locks_back(work: WorkRepo, tmp_path
     env = {"XDG_STATE_HOME": str(tmp_path / "state")}
     up = run_harness(
         "up", "--roles", "core-dev=2", "--name", "f2", "--upstream", str(work.upstream),
-        f"--loop-arg=--agent-cmd={slow}", cwd=tmp_path, env=env,
+        "--backend", "command", f"--loop-arg=--agent-cmd={slow}", cwd=tmp_path, env=env,
     )  # fmt: skip
     assert up.returncode == 0, up.stderr
     assert "core-dev-01" in up.stdout and "core-dev-02" in up.stdout
@@ -58,8 +58,13 @@ def test_down_stops_every_loop_and_hands_the_locks_back(work: WorkRepo, tmp_path
     while len(locks_upstream(work)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(locks_upstream(work)) == 2
-    ps = run_harness("ps", "--name", "f2", "--json", cwd=tmp_path, env=env)
-    rows = yaml.safe_load(ps.stdout)
+    # A loop records its task just after its claim lands upstream: poll ps as a user would.
+    rows = []
+    while time.monotonic() < deadline:
+        rows = yaml.safe_load(run_harness("ps", "--name", "f2", "--json", cwd=tmp_path, env=env).stdout)
+        if all(r["task"] for r in rows):
+            break
+        time.sleep(0.1)
     assert [r["state"] for r in rows] == ["running", "running"] and all(r["task"] for r in rows)
     down = run_harness("down", "--name", "f2", "--timeout", "30", cwd=tmp_path, env=env)
     assert down.returncode == 0 and "stopped 2 of 2" in down.stdout, down.stdout + down.stderr
@@ -71,3 +76,10 @@ def test_down_stops_every_loop_and_hands_the_locks_back(work: WorkRepo, tmp_path
 def test_ps_of_an_unknown_fleet_is_a_one_line_error(tmp_path: Path) -> None:
     proc = run_harness("ps", "--name", "nope", cwd=tmp_path, env={"XDG_STATE_HOME": str(tmp_path)})
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "no local fleet named 'nope'" in proc.stderr
+
+
+def test_agent_cmd_with_another_backend_is_a_usage_error(work: WorkRepo) -> None:
+    proc = run_harness("loop", "--role", "core-dev", "--backend", "builtin", "--agent-cmd", "x {prompt_file}",
+                       cwd=work.first_clone)  # fmt: skip
+    assert proc.returncode == 2 and "--agent-cmd runs the command backend" in proc.stderr
+    assert proc.stderr.count("\n") == 1
