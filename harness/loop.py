@@ -254,6 +254,10 @@ def _after_session(ctx: Ctx, event: IterationEvent, spec: TaskSpec, n: int, sess
         return "released-by-agent"
     if not has_local_work(ctx.ws):
         hand_back(ctx, spec.id, "the session made no commits")
+        # Claiming it again at once would spin (two pushes a second, measured) on a task this
+        # agent cannot move; other agents may, and this loop goes on to other tasks.
+        ctx.skip.add(spec.id)
+        ctx.say(f"{spec.id}: the session made no commits; this loop leaves it to others")
         return "no-change"
     try:
         return integrate_and_release(ctx, spec, n, event)

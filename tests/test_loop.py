@@ -289,3 +289,14 @@ def test_upstream_down_is_reported_and_retried_not_fatal(work: WorkRepo) -> None
     assert proc.returncode == 0, out
     assert "ERROR upstream: upstream unreachable" in out and "retrying in" in out
     assert "t1 → done" in out and work.upstream_file("x.txt") == "x\n"
+
+
+def test_a_session_that_changes_nothing_does_not_make_the_loop_spin_on_its_task(work: WorkRepo, tmp_path: Path) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "t1", "x.txt", "x")
+    idle = script(tmp_path, "idle.sh", "true\n")
+    lines: list[str] = []
+    summary = run(ws, "command", idle, lines, max_iterations=3, exit_when_idle=True)
+    assert summary.outcomes == {"no-change": 1}  # then nothing claimable for this loop: it idles
+    assert any("t1: the session made no commits; this loop leaves it to others" in line for line in lines)
+    assert locks_upstream(work) == []
