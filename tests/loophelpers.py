@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +14,7 @@ from harness.loop_config import AgentSettings, LoopSettings
 from harness.taskops import add_task
 from harness.tasks import TaskSpec
 from harness.workspace import Workspace
-from tests.conftest import WorkRepo
+from tests.conftest import WorkRepo, git
 
 FAST = LoopSettings(
     session_timeout_seconds=30,
@@ -65,3 +69,19 @@ def script(tmp: Path, name: str, text: str) -> str:
     path.write_text("#!/bin/sh\n" + text)
     path.chmod(0o755)
     return str(path)
+
+
+OTHER_UID = 300000 + os.getpid() % 100000  # a uid nothing else on this machine runs as
+
+
+@contextmanager
+def clone_another_user_can_enter(work: WorkRepo, name: str) -> Iterator[Path]:
+    """A clone outside pytest's private (0700) tmp dirs, so a session run as OTHER_UID can work in it."""
+    base = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-{name}-{os.getpid()}"
+    base.mkdir(mode=0o755)
+    try:
+        clone = base / "clone"
+        git(base, "clone", "--quiet", str(work.upstream), str(clone))
+        yield clone
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

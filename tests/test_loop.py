@@ -16,7 +16,17 @@ import yaml
 
 from harness.loop_events import read_events
 from tests.conftest import WorkRepo, git
-from tests.loophelpers import FAST, locks_upstream, parked_refs, run, script, short, write_task
+from tests.loophelpers import (
+    FAST,
+    OTHER_UID,
+    clone_another_user_can_enter,
+    locks_upstream,
+    parked_refs,
+    run,
+    script,
+    short,
+    write_task,
+)
 
 
 def test_builtin_agent_does_the_task_and_the_loop_records_it(work: WorkRepo) -> None:
@@ -71,27 +81,20 @@ def test_a_failing_session_hands_the_lock_back_and_the_loop_goes_on(
 def test_a_session_that_kills_every_process_it_can_see_cannot_stop_the_loop(work: WorkRepo, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: only a loop running as root can run its sessions as another user")
-    base = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-killall-{os.getpid()}"
-    base.mkdir(mode=0o755)
-    try:
-        clone = base / "clone"
-        git(base, "clone", "--quiet", str(work.upstream), str(clone))
+    with clone_another_user_can_enter(work, "killall") as clone:
         from harness.workspace import open_workspace
 
         ws = open_workspace(clone, "killer")
         write_task(ws, "t1", "x.txt", "x")
         killer = 'echo "killer runs as $(id -u)"; kill -9 $PPID; kill -9 -1; pkill -9 -f harness; pkill -9 python\n'
-        agent = script(base, "killall.sh", killer)
-        uid = 300000 + os.getpid() % 100000  # a uid nothing else on this machine runs as
-        settings = short(FAST, session_user=str(uid))
+        agent = script(clone.parent, "killall.sh", killer)
+        settings = short(FAST, session_user=str(OTHER_UID))
         summary = run(ws, "command", agent, max_iterations=2, settings=settings)
         # We are still here (the loop runs in this process), and the loop went on to a second session.
         assert summary.iterations == 2 and summary.outcomes == {"killed": 2}  # `pkill -f harness` hit itself
         assert locks_upstream(work) == []
         events = read_events(clone / "agent_logs" / "events.jsonl")
-        assert all(f"killer runs as {uid}" in Path(e["log"]).read_text() for e in events)
-    finally:
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+        assert all(f"killer runs as {OTHER_UID}" in Path(e["log"]).read_text() for e in events)
 
 
 def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRepo, tmp_path: Path) -> None:
@@ -232,27 +235,22 @@ def test_four_agents_drain_a_sixteen_task_queue_each_task_done_once(work: WorkRe
 def test_a_session_running_as_another_user_can_do_the_work(work: WorkRepo) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: only a loop running as root can run its sessions as another user")
-    base = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-otheruser-{os.getpid()}"
-    base.mkdir(mode=0o755)
-    try:
-        clone = base / "clone"
-        git(base, "clone", "--quiet", str(work.upstream), str(clone))
+    with clone_another_user_can_enter(work, "otheruser") as clone:
         from harness.workspace import open_workspace
 
         ws = open_workspace(clone, "sandboxed")
         write_task(ws, "t1", "x.txt", "x")
-        uid = 300000 + os.getpid() % 100000
         # A shell agent, not the builtin: this machine's Python may live where another user
         # cannot run it (e.g. under /root); the Docker image installs it for its agent user.
         agent = script(
-            base, "agent.sh", 'mkdir -p src && id -u > src/uid.txt && git add -A && git commit -qm "as $(id -u)"\n'
+            clone.parent,
+            "agent.sh",
+            'mkdir -p src && id -u > src/uid.txt && git add -A && git commit -qm "as $(id -u)"\n',
         )
-        summary = run(ws, "command", agent, max_iterations=1, settings=short(FAST, session_user=str(uid)))
+        summary = run(ws, "command", agent, max_iterations=1, settings=short(FAST, session_user=str(OTHER_UID)))
         assert summary.outcomes == {"done": 1}
-        assert work.upstream_file("src/uid.txt") == f"{uid}\n"  # written and committed as that user
+        assert work.upstream_file("src/uid.txt") == f"{OTHER_UID}\n"  # written and committed as that user
         assert locks_upstream(work) == []
-    finally:
-        subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
 def test_a_malformed_spec_is_reported_and_the_other_tasks_go_on(work: WorkRepo) -> None:
