@@ -46,7 +46,7 @@ def test_down_stops_every_loop_and_hands_the_locks_back(work: WorkRepo, tmp_path
     ws = work.workspace("seed")
     for i in range(3):
         write_task(ws, f"t{i}", f"f{i}.txt", "x")
-    slow = script(tmp_path, "slow.sh", "sleep 120\n")
+    slow = script(tmp_path, "slow.sh", "sleep 122.9\n")
     env = {"XDG_STATE_HOME": str(tmp_path / "state")}
     up = run_harness(
         "up", "--roles", "core-dev=2", "--name", "f2", "--upstream", str(work.upstream),

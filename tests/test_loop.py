@@ -51,7 +51,7 @@ def test_builtin_agent_does_the_task_and_the_loop_records_it(work: WorkRepo) -> 
     [
         ("echo work > f.txt; git add f.txt; git commit -qm wip; exit 3", "failed", "exited 3"),
         ("kill -9 $$", "killed", "SIGKILL"),
-        ("sleep 300 & sleep 300", "timeout", "timed out"),
+        ("sleep 300.3 & sleep 300.3", "timeout", "timed out"),
     ],
     ids=["exits-non-zero", "killed-by-signal", "hangs-past-timeout"],
 )
@@ -75,7 +75,7 @@ def test_a_failing_session_hands_the_lock_back_and_the_loop_goes_on(
         refs = parked_refs(work)
         assert refs and all(work.upstream_git("show", f"{r}:f.txt").strip() == "work" for r in refs)
     if outcome == "timeout":  # the hung session's whole group is gone
-        assert subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).returncode == 1
+        assert subprocess.run(["pgrep", "-f", "sleep 300.3"], capture_output=True).returncode == 1
 
 
 def test_a_session_that_kills_every_process_it_can_see_cannot_stop_the_loop(work: WorkRepo, tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_a_session_that_kills_every_process_it_can_see_cannot_stop_the_loop(work
 def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRepo, tmp_path: Path) -> None:
     ws = work.workspace("a1")
     write_task(ws, "slow", "x.txt", "x")
-    agent = script(tmp_path, "slow.sh", "echo started; sleep 120\n")
+    agent = script(tmp_path, "slow.sh", "echo started; sleep 120.7\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "loop", "--role", "core-dev", "--agent-cmd", agent, "--agent", "a1"],
         cwd=ws.root,
@@ -118,7 +118,7 @@ def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRep
     assert proc.returncode == 0, out
     assert "loop stopped: SIGTERM" in out
     assert locks_upstream(work) == []
-    assert subprocess.run(["pgrep", "-f", "sleep 120"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-f", "sleep 120.7"], capture_output=True).returncode == 1
 
 
 def test_stop_file_ends_the_loop_between_iterations(work: WorkRepo) -> None:
