@@ -16,6 +16,7 @@ demo: $(BIN)/harness
 	$(BIN)/harness demo
 
 test: $(BIN)/harness
+	bash .ci/machine-setup.sh
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
