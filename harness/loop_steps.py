@@ -110,7 +110,7 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
                 s for s in snap.specs.values() if not s.done and s.role in (None, ctx.role) and s.id not in ctx.skip
             ]
             return None, not open_left
-        spec = spread(ranked, ws.agent)
+        spec = spread(ranked, ws.agent, attempt)
         try:
             claim(ws, spec.id, role=ctx.role, lease_seconds=None)
         except (LockHeld, NotClaimable):
@@ -122,11 +122,13 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
     return None, False
 
 
-def spread(ranked: list[TaskSpec], agent: str) -> TaskSpec:
+def spread(ranked: list[TaskSpec], agent: str, attempt: int = 0) -> TaskSpec:
     """Among the best few candidates, a stable per-agent choice: N agents asking at once do
-    not all race for the single top task (measured: that costs one lost claim per agent)."""
+    not all race for the single top task (measured: that costs one lost claim per agent).
+    A lost race moves the choice (``attempt``), so two agents that collided once do not keep
+    colliding on the same pick."""
     top = ranked[: min(len(ranked), 8)]
-    index = int(hashlib.sha1(agent.encode()).hexdigest(), 16) % len(top)
+    index = int(hashlib.sha1(f"{agent}/{attempt}".encode()).hexdigest(), 16) % len(top)
     return top[index]
 
 
