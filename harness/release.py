@@ -44,13 +44,7 @@ def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note:
     tip = fetch_main(ws.repo, ws.config.branch)
     snap = read_snapshot(ws.repo, tip)
     reconcile(ws, snap)
-    try:
-        holder_check(ws, snap, task)
-    except Fenced as exc:
-        parked = park_local_work(ws, "orphans", task)
-        if parked:
-            raise Fenced(f"{exc}; your {parked[1]} commit(s) are kept on {parked[0]}") from exc
-        raise
+    _fenced_check_parking(ws, snap, task)
     work = _local_work_count(ws)
     parked_ref = None
     if outcome is Outcome.ABANDONED and work:
@@ -58,7 +52,11 @@ def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note:
     if work and outcome is not Outcome.ABANDONED:
         commit = _release_with_work(ws, task, outcome, note)
     else:
-        published = publish(ws.repo, ws.agent, lambda t: _release_change(ws, task, outcome, note, t), ws.config.branch)
+
+        def decide(tip: str | None) -> Change:
+            return _release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip))
+
+        published = publish(ws.repo, ws.agent, decide, ws.config.branch)
         assert published is not None
         commit = published.commit
         work = 0
@@ -66,8 +64,7 @@ def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note:
     return ReleaseResult(task, outcome, commit, work, parked_ref)
 
 
-def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, tip: str | None) -> Change:
-    snap = read_snapshot(ws.repo, tip)
+def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, snap: Snapshot) -> Change:
     lock = holder_check(ws, snap, task)
     files: dict[str, bytes | None] = {lock_path(task): None}
     spec = snap.specs.get(task)
@@ -100,7 +97,7 @@ def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) ->
         snap = read_snapshot(ws.repo, tip)
         _fenced_check_parking(ws, snap, task)
         _rebase_onto(ws, REMOTE_MAIN)
-        change = _release_change(ws, task, outcome, note, tip)
+        change = _release_change(ws, task, outcome, note, snap)
         commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
         status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
         if status is PushStatus.REJECTED:
