@@ -116,6 +116,15 @@ class BatchReader:
 
     def read(self, name: str) -> tuple[str, bytes] | None:
         """(type, body) of the object ``name`` (any rev syntax), or None when missing."""
+        found = self.lookup(name)
+        return (found[1], found[2]) if found is not None else None
+
+    def lookup(self, name: str) -> tuple[str, str, bytes] | None:
+        """(object id, type, body) of ``name`` (any rev syntax), or None when missing.
+
+        Names are resolved afresh on every call (git re-reads refs), so a ref moved by
+        another process since the reader started is seen at its new value.
+        """
         proc = self._process()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(name.encode("utf-8", errors="surrogateescape") + b"\n")
@@ -127,7 +136,7 @@ class BatchReader:
             return None
         size = int(header[2])
         body = proc.stdout.read(size + 1)[:size]
-        return header[1].decode(), body
+        return header[0].decode(), header[1].decode(), body
 
     def close(self) -> None:
         if self._proc is not None:

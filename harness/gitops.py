@@ -14,15 +14,18 @@ import os
 import re
 import subprocess
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar, cast
 
 from harness.errors import GitError, HarnessError, UpstreamUnreachable
 from harness.gitobjects import BatchReader, TreeEntry, commit_body, parse_tree, serialize_tree, write_loose_object
 
+T = TypeVar("T")
 ZERO_SHA = "0" * 40
+_PARSED_MAX = 20_000  # remembered parses per repository (locks and specs are small)
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
 # inject configuration; a child git must never inherit them by accident.
 _KEEP_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"})
@@ -91,6 +94,7 @@ class GitRepo:
         self._reader = BatchReader(path, self._env)
         self._objects_dir: Path | None = None
         self._origin_url: str | bool | None = False  # False: not looked up yet
+        self._parsed: dict[tuple[str, str, object], object] = {}
         weakref.finalize(self, self._reader.close)
 
     def origin_url(self) -> str | None:
@@ -150,8 +154,25 @@ class GitRepo:
     # -- reading --------------------------------------------------------------
 
     def rev_parse(self, rev: str) -> str | None:
-        proc = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
-        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+        """The commit ``rev`` names, or None; asked of the object reader, not a new process."""
+        found = self._reader.lookup(f"{rev}^{{commit}}")
+        return found[0] if found is not None and found[1] == "commit" else None
+
+    def parsed_blob(self, sha: str, label: str, parse: Callable[[str, bytes], T]) -> T:
+        """``parse(label, content)`` of blob ``sha``, remembered for this repository's life.
+
+        A blob never changes, so neither does its parse: a long-running loop re-reads the
+        tip's locks and specs on every claim but parses only the ones that are new.
+        Exceptions are not remembered.
+        """
+        key = (sha, label, parse)
+        if key not in self._parsed:
+            found = self._reader.read(sha)
+            content = found[1] if found is not None and found[0] == "blob" else b""
+            if len(self._parsed) >= _PARSED_MAX:
+                self._parsed.clear()  # bounded; a full re-parse costs less than a leak
+            self._parsed[key] = parse(label, content)
+        return cast(T, self._parsed[key])
 
     def ls_tree(self, treeish: str) -> dict[str, TreeEntry]:
         """Entries of one tree level (``rev:path`` syntax); empty when it does not exist."""

@@ -40,6 +40,16 @@ def fetch_main(repo: GitRepo, branch: str = "main") -> str | None:
     return repo.rev_parse(REMOTE_MAIN)
 
 
+def note_pushed_tip(repo: GitRepo, commit: str) -> None:
+    """Our commit is the upstream tip now: make origin/main say so without another fetch.
+
+    A push to ``main`` already moved origin/main (git updates the remote-tracking ref of
+    the ref it pushed); only another branch name needs the extra ``update-ref``.
+    """
+    if repo.rev_parse(REMOTE_MAIN) != commit:
+        repo.run("update-ref", REMOTE_MAIN, commit)
+
+
 def push_with_network_retry(repo: GitRepo, src: str, dst: str, force: bool = False) -> PushStatus:
     result = retry.run(retry.upstream_network(), lambda: repo.push(src, dst, force=force))
     if result.status is PushStatus.REFUSED:
@@ -74,8 +84,7 @@ def publish(
         status = push_with_network_retry(repo, commit, f"refs/heads/{branch}")
         if status is PushStatus.REJECTED:
             raise retry.PushRaceLost(f"push of {commit[:12]} to {branch} lost a race")
-        # Our commit is the upstream tip now: origin/main says so without another fetch.
-        repo.run("update-ref", REMOTE_MAIN, commit)
+        note_pushed_tip(repo, commit)
         return Published(commit, tip)
 
     return retry.run(retry.push_race(deadline), attempt)

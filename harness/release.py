@@ -18,7 +18,7 @@ from harness.errors import Fenced, HarnessError
 from harness.gitops import PushStatus, identity_env
 from harness.lockfile import lock_path
 from harness.locks import holder_check, reconcile
-from harness.publish import REMOTE_MAIN, Change, fetch_main, publish, push_with_network_retry
+from harness.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, publish, push_with_network_retry
 from harness.pushslot import push_slot
 from harness.snapshot import Snapshot, read_snapshot
 from harness.tasks import spec_path
@@ -102,7 +102,7 @@ def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) ->
         status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
         if status is PushStatus.REJECTED:
             raise retry.PushRaceLost("release push lost a race")
-        ws.repo.run("update-ref", REMOTE_MAIN, commit)
+        note_pushed_tip(ws.repo, commit)
         # Move the local branch onto the release commit (it only deletes the lock file).
         ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
         return commit

@@ -33,24 +33,22 @@ class Snapshot:
 def read_snapshot(repo: GitRepo, tip: str | None, with_paths: bool = False) -> Snapshot:
     if tip is None:
         return Snapshot(None, {}, {})
-    lock_names = [n for n, e in repo.ls_tree(f"{tip}:{LOCK_DIR}").items() if e.kind == "blob" and n != README]
-    spec_names = [
-        n for n, e in repo.ls_tree(f"{tip}:{TASK_DIR}").items() if e.kind == "blob" and n.endswith(SPEC_SUFFIX)
-    ]
-    blobs = repo.read_blobs(tip, [f"{LOCK_DIR}/{n}" for n in lock_names] + [f"{TASK_DIR}/{n}" for n in spec_names])
+    locks = {n: e.sha for n, e in repo.ls_tree(f"{tip}:{LOCK_DIR}").items() if e.kind == "blob" and n != README}
+    specs_by_name = {
+        n: e.sha for n, e in repo.ls_tree(f"{tip}:{TASK_DIR}").items() if e.kind == "blob" and n.endswith(SPEC_SUFFIX)
+    }
     entries: dict[str, LockEntry] = {}
-    for name in sorted(lock_names):
-        entry = read_entry(name, blobs.get(f"{LOCK_DIR}/{name}") or b"")
+    for name in sorted(locks):
+        entry = repo.parsed_blob(locks[name], name, read_entry)
         # Two files for one task (say foo.lock and foo.txt): the harness lock wins the slot,
         # the other stays visible under its own file name.
         key = entry.task if entry.task not in entries else name
         entries[key] = entry
     specs: dict[str, TaskSpec] = {}
     problems: dict[str, str] = {}
-    for name in spec_names:
-        path = f"{TASK_DIR}/{name}"
+    for name, sha in specs_by_name.items():
         try:
-            spec = parse_spec(path, blobs.get(path) or b"")
+            spec = repo.parsed_blob(sha, f"{TASK_DIR}/{name}", parse_spec)
             specs[spec.id] = spec
         except ConfigError as exc:
             problems[name.removesuffix(SPEC_SUFFIX)] = str(exc)

@@ -84,3 +84,28 @@ def test_push_outcomes_are_classified(work: WorkRepo, tmp_path: Path) -> None:
     b.run("remote", "set-url", "origin", str(tmp_path / "gone.git"))
     with pytest.raises(UpstreamUnreachable, match="upstream unreachable"):
         b.push("HEAD", "refs/heads/main")
+
+
+def test_rev_parse_sees_refs_moved_by_another_process(work: WorkRepo) -> None:
+    repo = GitRepo(work.first_clone)
+    first = repo.rev_parse("HEAD")
+    assert first is not None and repo.rev_parse("refs/heads/no-such-branch") is None
+    git(work.first_clone, "commit", "--quiet", "--allow-empty", "-m", "second")
+    git(work.first_clone, "pack-refs", "--all")  # also after the refs moved into packed-refs
+    second = git(work.first_clone, "rev-parse", "HEAD").strip()
+    assert second != first and repo.rev_parse("HEAD") == second
+    assert repo.rev_parse(f"{second}^") == first
+
+
+def test_parsed_blob_parses_each_blob_once(work: WorkRepo) -> None:
+    repo = GitRepo(work.first_clone)
+    calls: list[str] = []
+
+    def parse(label: str, content: bytes) -> str:
+        calls.append(label)
+        return content.decode().upper()
+
+    one, two = repo.hash_blob(b"one\n"), repo.hash_blob(b"two\n")
+    assert [repo.parsed_blob(sha, "f", parse) for sha in (one, two, one, two)] == ["ONE\n", "TWO\n"] * 2
+    assert calls == ["f", "f"]  # the second round came from memory
+    assert repo.parsed_blob(one, "g", parse) == "ONE\n" and calls == ["f", "f", "g"]  # the label is part of the key

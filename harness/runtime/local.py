@@ -193,11 +193,12 @@ def _hand_back(agent: LocalAgent) -> None:
 
 
 def _info(agent: LocalAgent) -> AgentInfo:
+    from harness import records
     from harness.loop_events import read_events
 
     alive = _alive(agent.pid)
     events = read_events(Path(agent.events))
-    held = sorted(p.stem for p in (Path(agent.clone) / ".git" / "harness" / "claims").glob("*.yaml"))
+    held = [record.task for record in records.all_records(Path(agent.clone) / ".git" / "harness")]
     return AgentInfo(
         agent=agent.agent,
         role=agent.role,
