@@ -82,6 +82,12 @@ def commit_body(tree: str, parents: list[str], message: str, env: Mapping[str, s
     return text.encode() if text.endswith("\n") else (text + "\n").encode()
 
 
+def commit_parents(body: bytes) -> list[str]:
+    """The parent ids a commit object's header names, in order."""
+    header = body.split(b"\n\n", 1)[0]
+    return [line[7:].decode() for line in header.splitlines() if line.startswith(b"parent ")]
+
+
 def _signature(env: Mapping[str, str], who: str) -> str:
     name, email = env[f"GIT_{who}_NAME"], env[f"GIT_{who}_EMAIL"]
     date = env.get(f"GIT_{who}_DATE", "")

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from harness.errors import GitError, HarnessError, UpstreamUnreachable
-from harness.gitobjects import BatchReader, TreeEntry, commit_body, parse_tree, serialize_tree, write_loose_object
+from harness.gitobjects import (
+    BatchReader,
+    TreeEntry,
+    commit_body,
+    commit_parents,
+    parse_tree,
+    serialize_tree,
+    write_loose_object,
+)
 
 T = TypeVar("T")
 ZERO_SHA = "0" * 40
@@ -196,7 +204,29 @@ class GitRepo:
         return result
 
     def commits_between(self, base: str, head: str) -> int:
-        return int(self.out("rev-list", "--count", f"{base}..{head}"))
+        """``git rev-list --count base..head``.
+
+        The common case, a few commits straight on top of ``base`` (an agent's work on the
+        tip it started from), is counted by walking parents over the object reader; merges,
+        long or diverged histories fall back to ``rev-list``.
+        """
+        base_sha, head_sha = self.rev_parse(base), self.rev_parse(head)
+        walked = self._linear_distance(base_sha, head_sha) if base_sha and head_sha else None
+        return walked if walked is not None else int(self.out("rev-list", "--count", f"{base}..{head}"))
+
+    def _linear_distance(self, base: str, head: str, limit: int = 32) -> int | None:
+        current = head
+        for steps in range(limit + 1):
+            if current == base:
+                return steps
+            found = self._reader.read(current)
+            if found is None or found[0] != "commit":
+                return None
+            parents = commit_parents(found[1])
+            if len(parents) != 1:
+                return None  # a merge or the root: let rev-list count
+            current = parents[0]
+        return None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0

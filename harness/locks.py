@@ -44,14 +44,19 @@ def claim(
     files: Sequence[str] = (),
     lease_seconds: int | None = None,
     clock: Clock = time.time,
+    tip: str | None = None,
 ) -> ClaimResult:
-    """Claim ``task`` for ``ws.agent``; LockHeld (3) / NotClaimable (4) when we cannot."""
+    """Claim ``task`` for ``ws.agent``; LockHeld (3) / NotClaimable (4) when we cannot.
+
+    ``tip``: an upstream tip the caller fetched a moment ago; the first attempt decides on
+    it without fetching again (if main moved since, the push loses and we fetch and retry).
+    """
     validate_task_id(task)
     nonce = new_nonce()
     outcome: dict[str, ClaimResult] = {}
 
     def decide(tip: str | None) -> Change | None:
-        snap = read_snapshot(ws.repo, tip, with_paths=bool(files) or _spec_has_files(ws, tip, task))
+        snap = read_snapshot(ws.repo, tip)
         reconcile(ws, snap)
         if task in snap.spec_problems:
             raise ConfigError(snap.spec_problems[task])
@@ -83,7 +88,7 @@ def claim(
         return Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, note, previous))
 
     try:
-        published = publish(ws.repo, ws.agent, decide, ws.config.branch)
+        published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=tip)
     except (LockHeld, NotClaimable, ConfigError):
         _drop_if_pending(ws, task, nonce)
         raise
@@ -93,13 +98,6 @@ def claim(
     _confirm_nonce(ws, task, nonce, published.commit)
     records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, nonce, records.HELD))
     return ClaimResult(task, result.lock, published.commit, result.reclaimed_from)
-
-
-def _spec_has_files(ws: Workspace, tip: str | None, task: str) -> bool:
-    if tip is None:
-        return False
-    blob = ws.repo.read_blobs(tip, [f"tasks/{task}.yaml"]).get(f"tasks/{task}.yaml")
-    return blob is not None and b"files:" in blob and b"files: []" not in blob
 
 
 def _claim_message(lock: Lock, note: str, previous: Lock | None) -> str:

@@ -36,6 +36,7 @@ from harness.loop_steps import (
     integrate_and_release,
     pick_and_claim,
     run_agent,
+    start_from_tip,
     still_held,
     sync,
 )
@@ -204,6 +205,7 @@ def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
         if spec is None:
             return "idle", drained
         event.task = spec.id
+    start_from_tip(ctx.ws)
     mark("claim")
     try:
         return _session_and_after(ctx, event, n, mode, spec)

@@ -56,21 +56,35 @@ class Ctx:
 
 
 def sync(ctx: Ctx, event: IterationEvent) -> None:
-    """Fetch; park anything left in the clone; reset the worktree to upstream main."""
+    """Fetch; park anything left in the clone (``start_from_tip`` resets it later)."""
     ws = ctx.ws
+    # HEAD at the tip we last knew: nothing of ours can be unpushed (checked before the
+    # fetch moves origin/main away from it; counting afterwards needs a rev-list).
+    head = ws.repo.rev_parse("HEAD")
+    at_known_tip = head is not None and head == ws.repo.rev_parse(REMOTE_MAIN)
     fetch_main(ws.repo, ws.config.branch)
     if rebase_in_progress(ws):
         ws.repo.run("rebase", "--abort", check=False)
+        at_known_tip = False
     if ws.repo.out("status", "--porcelain", "--untracked-files=all"):
         ws.repo.run("add", "-A")
         ws.repo.run(
             "commit", "--quiet", "--no-verify", "-m", "wip: left uncommitted by an earlier session", env=_identity(ws)
         )
-    if ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD"):
+        at_known_tip = False
+    if not at_known_tip and ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD"):
         ref = park(ws, "unpushed")
         ctx.say(f"ERROR sync: commits no iteration pushed were parked on {ref}")
+
+
+def start_from_tip(ws: Workspace) -> None:
+    """The worktree becomes upstream main as last fetched (with our claim, if we made one).
+
+    Run after the claim, not in ``sync``: one checkout instead of a checkout before the
+    claim and a merge after it. No ``git clean`` is needed: ``sync`` committed every
+    untracked file it found, so the checkout leaves none behind.
+    """
     ws.repo.run("checkout", "--quiet", "--force", "-B", ws.config.branch, REMOTE_MAIN)
-    ws.repo.run("clean", "-fdq")
 
 
 def hand_back_leftovers(ctx: Ctx) -> list[str]:
@@ -95,9 +109,9 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
     """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate."""
     ws = ctx.ws
     for attempt in range(CLAIM_ATTEMPTS):
-        # sync just fetched: the first look needs no second fetch (each costs an upload-pack).
+        # sync just fetched: the first look, and the claim on it, need no second fetch.
         tip = ws.repo.rev_parse(REMOTE_MAIN) if attempt == 0 else fetch_main(ws.repo, ws.config.branch)
-        snap = read_snapshot(ws.repo, tip, with_paths=True)
+        snap = read_snapshot(ws.repo, tip)
         for problem in snap.spec_problems.values():
             if problem not in ctx.reported:  # once per loop run: the file stays broken until fixed
                 ctx.reported.add(problem)
@@ -110,12 +124,10 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
             return None, not open_left
         spec = spread(ranked, ws.agent, attempt)
         try:
-            claim(ws, spec.id, role=ctx.role, lease_seconds=None)
+            claim(ws, spec.id, role=ctx.role, lease_seconds=None, tip=tip)
         except (LockHeld, NotClaimable):
             event.claims_lost += 1
             continue
-        # The claim moved origin/main; the session starts from it.
-        ws.repo.run("merge", "--ff-only", "--quiet", REMOTE_MAIN, check=False)
         return spec, False
     return None, False
 
@@ -150,10 +162,20 @@ def run_agent(
         text = _resolve_prompt(task_id, conflicts or []) + text
     prompt = write_prompt(ws.state_dir / "prompt.md", text)
     sctx = SessionContext(
-        ws.root, prompt, ws.agent, ctx.role, task_id, kind, ctx.agent.model, ctx.agent.command, ctx.agent.args
+        ws.root,
+        prompt,
+        ws.agent,
+        ctx.role,
+        task_id,
+        kind,
+        ctx.agent.model,
+        ctx.agent.command,
+        ctx.agent.args,
+        spec.title if spec else "",
+        spec.body if spec else "",
     )
     invocation = ctx.backend.invocation(sctx)
-    log = session_log_path(ctx.log_dir, ws.repo.out("rev-parse", "--short=7", "HEAD"))
+    log = session_log_path(ctx.log_dir, (ws.repo.rev_parse("HEAD") or "unborn")[:7])
     header = (
         f"# harness {kind} session: agent {ws.agent} role {ctx.role} task {task_id or '-'} "
         f"iteration {iteration}\n# argv: {invocation.argv}\n"
@@ -373,7 +395,8 @@ def still_held(ctx: Ctx, task: str) -> bool:
 
 
 def has_local_work(ws: Workspace) -> bool:
-    return ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD") > 0
+    head = ws.repo.rev_parse("HEAD")
+    return head is not None and ws.repo.commits_between(REMOTE_MAIN, head) > 0
 
 
 def _drop_local_work(ws: Workspace) -> None:

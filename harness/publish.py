@@ -64,19 +64,24 @@ def publish(
     decide: Callable[[str | None], Change | None],
     branch: str = "main",
     deadline: float = retry.PUSH_RACE_DEADLINE_SECONDS,
+    first_tip: str | None = None,
 ) -> Published | None:
     """Apply ``decide(tip)``'s change on top of upstream ``branch``; None if no change.
 
     Retries on lost push races until ``deadline``; exceptions from ``decide`` propagate.
+    ``first_tip``, a tip the caller has just fetched, saves the first attempt's fetch.
     """
     env = identity_env(agent)
+    known = [first_tip] if first_tip else []
 
     def attempt() -> Published | None:
-        with push_slot(repo):
+        with push_slot(repo) as turn:
+            if turn.waited:
+                known.clear()  # someone pushed while we waited: the caller's tip is likely stale
             return _attempt()
 
     def _attempt() -> Published | None:
-        tip = fetch_main(repo, branch)
+        tip = known.pop() if known else fetch_main(repo, branch)
         change = decide(tip)
         if change is None:
             return None

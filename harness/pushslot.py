@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.gitops import GitRepo
@@ -37,18 +38,27 @@ def local_upstream(repo: GitRepo) -> Path | None:
     return path if path.is_absolute() and path.is_dir() else None
 
 
+@dataclass(frozen=True)
+class Turn:
+    held: bool  # we hold the slot for the block
+    waited: bool  # another pusher held it when we came: main has probably moved
+
+    def __bool__(self) -> bool:
+        return self.held
+
+
 @contextmanager
-def push_slot(repo: GitRepo, wait: float = SLOT_WAIT_SECONDS) -> Iterator[bool]:
-    """Hold the upstream's push slot for the block if it comes within ``wait``; yields whether it did."""
+def push_slot(repo: GitRepo, wait: float = SLOT_WAIT_SECONDS) -> Iterator[Turn]:
+    """Hold the upstream's push slot for the block if it comes within ``wait``; yields our Turn."""
     upstream = local_upstream(repo)
     fd = _open_lock(upstream / "harness" / "push.lock") if upstream else None
     if fd is None:
-        yield False
+        yield Turn(held=False, waited=False)
         return
     try:
-        held = _acquire(fd, time.monotonic() + wait)
+        held, waited = _acquire(fd, time.monotonic() + wait)
         try:
-            yield held
+            yield Turn(held, waited)
         finally:
             if held:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -64,12 +74,15 @@ def _open_lock(path: Path) -> int | None:
         return None
 
 
-def _acquire(fd: int, deadline: float) -> bool:
+def _acquire(fd: int, deadline: float) -> tuple[bool, bool]:
+    """(held, waited)."""
+    waited = False
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
+            return True, waited
         except BlockingIOError:
+            waited = True
             if time.monotonic() >= deadline:
-                return False
+                return False, waited
             time.sleep(_POLL_SECONDS)

@@ -41,22 +41,22 @@ class ReleaseResult:
 
 
 def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note: str = "") -> ReleaseResult:
-    tip = fetch_main(ws.repo, ws.config.branch)
-    snap = read_snapshot(ws.repo, tip)
-    reconcile(ws, snap)
-    _fenced_check_parking(ws, snap, task)
     work = _local_work_count(ws)
     parked_ref = None
-    if outcome is Outcome.ABANDONED and work:
-        parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
     if work and outcome is not Outcome.ABANDONED:
+        # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
         commit = _release_with_work(ws, task, outcome, note)
     else:
+        snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
+        reconcile(ws, snap)
+        _fenced_check_parking(ws, snap, task)
+        if outcome is Outcome.ABANDONED and work:
+            parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
 
         def decide(tip: str | None) -> Change:
             return _release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip))
 
-        published = publish(ws.repo, ws.agent, decide, ws.config.branch)
+        published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=snap.tip)
         assert published is not None
         commit = published.commit
         work = 0
@@ -90,11 +90,16 @@ def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) ->
 
     def attempt() -> str:
         with push_slot(ws.repo):
-            return _attempt()
+            commit = _attempt()
+        # Move the local branch onto the release commit (it only deletes the lock file and
+        # marks the spec done); outside the slot, which other pushers are waiting for.
+        ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
+        return commit
 
     def _attempt() -> str:
         tip = fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip)
+        reconcile(ws, snap)
         _fenced_check_parking(ws, snap, task)
         _rebase_onto(ws, REMOTE_MAIN)
         change = _release_change(ws, task, outcome, note, snap)
@@ -103,8 +108,6 @@ def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) ->
         if status is PushStatus.REJECTED:
             raise retry.PushRaceLost("release push lost a race")
         note_pushed_tip(ws.repo, commit)
-        # Move the local branch onto the release commit (it only deletes the lock file).
-        ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
         return commit
 
     return retry.run(retry.push_race(), attempt)

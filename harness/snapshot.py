@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from harness.errors import ConfigError
 from harness.gitops import GitRepo
@@ -12,13 +14,40 @@ from harness.tasks import SPEC_SUFFIX, TASK_DIR, Board, TaskSpec, parse_spec
 README = "README.md"
 
 
+class TipPaths(Sequence[str]):
+    """Every file path at one commit, listed (one ``ls-tree -r``) only when first needed:
+    the scheduler needs it only to match glob patterns in ``files``."""
+
+    def __init__(self, repo: GitRepo, tip: str) -> None:
+        self._repo, self._tip = repo, tip
+        self._paths: tuple[str, ...] | None = None
+
+    def _listed(self) -> tuple[str, ...]:
+        if self._paths is None:
+            self._paths = tuple(self._repo.out("ls-tree", "-r", "--name-only", self._tip).splitlines())
+        return self._paths
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._listed()[index]
+
+    def __len__(self) -> int:
+        return len(self._listed())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._listed())
+
+
 @dataclass(frozen=True)
 class Snapshot:
     tip: str | None
     entries: dict[str, LockEntry]  # by task; foreign and malformed files included
     specs: dict[str, TaskSpec]
     spec_problems: dict[str, str] = field(default_factory=dict)  # task -> error line
-    existing_paths: tuple[str, ...] = ()
+    existing_paths: Sequence[str] = ()
 
     def board(self) -> Board:
         held = {task: e.lock for task, e in self.entries.items() if e.lock is not None}
@@ -30,7 +59,7 @@ class Snapshot:
             raise ConfigError(problem)
 
 
-def read_snapshot(repo: GitRepo, tip: str | None, with_paths: bool = False) -> Snapshot:
+def read_snapshot(repo: GitRepo, tip: str | None) -> Snapshot:
     if tip is None:
         return Snapshot(None, {}, {})
     locks = {n: e.sha for n, e in repo.ls_tree(f"{tip}:{LOCK_DIR}").items() if e.kind == "blob" and n != README}
@@ -52,7 +81,4 @@ def read_snapshot(repo: GitRepo, tip: str | None, with_paths: bool = False) -> S
             specs[spec.id] = spec
         except ConfigError as exc:
             problems[name.removesuffix(SPEC_SUFFIX)] = str(exc)
-    paths: tuple[str, ...] = ()
-    if with_paths:
-        paths = tuple(repo.out("ls-tree", "-r", "--name-only", tip).splitlines())
-    return Snapshot(tip, entries, specs, problems, paths)
+    return Snapshot(tip, entries, specs, problems, TipPaths(repo, tip))

@@ -32,9 +32,9 @@ def add_task(ws: Workspace, spec: TaskSpec) -> Published:
     return published
 
 
-def snapshot_at_tip(ws: Workspace, with_paths: bool = True) -> Snapshot:
+def snapshot_at_tip(ws: Workspace) -> Snapshot:
     tip = fetch_main(ws.repo, ws.config.branch)
-    return read_snapshot(ws.repo, tip, with_paths=with_paths)
+    return read_snapshot(ws.repo, tip)
 
 
 @dataclass(frozen=True)

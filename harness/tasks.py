@@ -160,13 +160,17 @@ def _is_glob(pattern: str) -> bool:
 
 
 def touched_paths(patterns: Iterable[str], existing: Sequence[str]) -> frozenset[str]:
-    """Existing files the patterns match, plus the literal new paths they would create."""
+    """Existing files the globs match, plus every literal path (existing or to be created).
+
+    Only globs look at ``existing``: a literal path touches itself either way, so a board
+    whose patterns are all literal never needs the tip's file listing.
+    """
     touched: set[str] = set()
     for pattern in patterns:
-        regex = _glob_regex(pattern)
-        matched = {path for path in existing if regex.match(path)}
-        touched |= matched
-        if not matched and not _is_glob(pattern):
+        if _is_glob(pattern):
+            regex = _glob_regex(pattern)
+            touched |= {path for path in existing if regex.match(path)}
+        else:
             touched.add(pattern)
     return frozenset(touched)
 

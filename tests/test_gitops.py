@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import GitError, UpstreamUnreachable
 from harness.gitops import GitRepo, PushStatus, clean_env, identity_env
-from tests.conftest import WorkRepo, git
+from tests.conftest import WorkRepo, commit_file, git
 
 
 def test_in_process_objects_are_byte_identical_to_gits(tmp_path: Path) -> None:
@@ -109,3 +109,18 @@ def test_parsed_blob_parses_each_blob_once(work: WorkRepo) -> None:
     assert [repo.parsed_blob(sha, "f", parse) for sha in (one, two, one, two)] == ["ONE\n", "TWO\n"] * 2
     assert calls == ["f", "f"]  # the second round came from memory
     assert repo.parsed_blob(one, "g", parse) == "ONE\n" and calls == ["f", "f", "g"]  # the label is part of the key
+
+
+def test_commits_between_agrees_with_rev_list(work: WorkRepo) -> None:
+    clone = work.first_clone
+    repo = GitRepo(clone)
+    base = git(clone, "rev-parse", "HEAD").strip()
+    for i in range(3):
+        commit_file(clone, f"f{i}.txt", f"{i}\n", f"f{i}")
+    git(clone, "checkout", "--quiet", "-b", "side", base)
+    commit_file(clone, "side.txt", "s\n", "side")
+    git(clone, "checkout", "--quiet", "main")
+    git(clone, "merge", "--quiet", "--no-edit", "side")  # a merge: the walk must hand over to rev-list
+    for ref_base, ref_head in [(base, "main"), (base, "main~1"), ("main", "main"), ("main", base), ("side", "main~1")]:
+        expected = int(git(clone, "rev-list", "--count", f"{ref_base}..{ref_head}"))
+        assert repo.commits_between(ref_base, ref_head) == expected, (ref_base, ref_head)

@@ -39,6 +39,19 @@ def test_second_claimer_learns_it_lost(work: WorkRepo) -> None:
     assert records.read_record(work.workspace("b").state_dir, "parser") is None
 
 
+def test_a_claim_decided_on_a_stale_tip_still_cannot_double_claim(work: WorkRepo) -> None:
+    # The loop hands claim() the tip it fetched a moment ago; another agent may have taken
+    # the task since. The first push (decided on the stale tip) must lose, and the retry
+    # must see the other lock.
+    ws_b = work.workspace("b")
+    stale = ws_b.repo.rev_parse("refs/remotes/origin/main")
+    claim(work.workspace("a"), "parser")
+    with pytest.raises(LockHeld, match="held by a"):
+        claim(ws_b, "parser", tip=stale)
+    assert git(work.upstream, "log", "--format=%s", "main").count("claim: parser") == 1
+    assert claim(ws_b, "lexer", tip=stale).commit == work.upstream_git("rev-parse", "main").strip()
+
+
 def test_claiming_again_is_idempotent_for_the_holder(work: WorkRepo) -> None:
     ws = work.workspace("a")
     first = claim(ws, "parser")

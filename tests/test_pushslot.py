@@ -55,5 +55,26 @@ def test_no_queue_for_an_upstream_on_another_machine(work: WorkRepo) -> None:
     assert local_upstream(repo) == work.upstream
     repo.run("remote", "set-url", "origin", "ssh://example.invalid/repo.git")
     fresh = GitRepo(repo.path)
-    with push_slot(fresh, wait=0.1) as held:
-        assert held is False
+    with push_slot(fresh, wait=0.1) as turn:
+        assert not turn.held and not turn
+
+
+def test_a_pusher_that_had_to_wait_is_told_so(work: WorkRepo) -> None:
+    repo = GitRepo(work.clone("w"))
+    with push_slot(repo) as turn:
+        assert turn.held and not turn.waited  # nobody else was pushing
+    lock = work.upstream / "harness" / "push.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_FOR_A_MOMENT, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with push_slot(repo) as turn:
+        assert turn.held and turn.waited  # main has probably moved: publish fetches afresh
+    holder.wait(timeout=10)
+
+
+HOLD_FOR_A_MOMENT = """
+import fcntl, sys, time
+with open(sys.argv[1], "a") as handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    print("held", flush=True)
+    time.sleep(0.3)
+"""

@@ -34,6 +34,8 @@ class SessionContext:
     model: str = ""
     command: str = ""  # the command backend's template
     extra_args: tuple[str, ...] = ()
+    task_title: str = ""  # the task spec's title and body, as the prompt shows them
+    task_body: str = ""
 
 
 @dataclass(frozen=True)
