@@ -58,9 +58,14 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     spec = FleetSpec("bench", upstream, {"core-dev": agents}, "builtin", args, fleet_dir=base / "fleet")
     busy_before = busy_cpu_seconds()
     start = time.monotonic()
-    runtime.up(spec)
-    while any(info.state == "running" for info in runtime.ps("bench")):
-        time.sleep(0.05)
+    loops = {int(info.handle) for info in runtime.up(spec)}
+    # The loops are our children: block until each exits (polling `ps` would cost the
+    # machine CPU the fleet is being measured on).
+    while loops:
+        try:
+            loops.discard(os.wait()[0])
+        except ChildProcessError:
+            break
     wall = time.monotonic() - start
     cpu = busy_cpu_seconds() - busy_before
     events = [e for a in sorted((base / "fleet").iterdir()) if a.is_dir() for e in read_events(a / "events.jsonl")]

@@ -52,52 +52,74 @@ def claim(
     it without fetching again (if main moved since, the push loses and we fetch and retry).
     """
     validate_task_id(task)
-    nonce = new_nonce()
+    request = ClaimRequest(task, role, note, tuple(files), lease_seconds, new_nonce())
     outcome: dict[str, ClaimResult] = {}
 
     def decide(tip: str | None) -> Change | None:
         snap = read_snapshot(ws.repo, tip)
         reconcile(ws, snap)
-        if task in snap.spec_problems:
-            raise ConfigError(snap.spec_problems[task])
-        entry = snap.entries.get(task)
-        previous = _stale_lock_or_raise(ws, entry, clock) if entry else None
-        if entry and previous is None:  # we hold it already
-            assert entry.lock is not None
-            outcome["result"] = ClaimResult(task, entry.lock, None, already_held=True)
-            return None
-        reason = unclaimable_reason(snap.board(), task, files)
-        if reason:
-            raise NotClaimable(reason)
-        spec = snap.specs.get(task)
-        lock = Lock(
-            task=task,
-            agent=ws.agent,
-            role=role or (spec.role if spec and spec.role else ""),
-            host=socket.gethostname(),
-            nonce=nonce,
-            generation=previous.generation + 1 if previous else 1,
-            claimed_at=clock(),
-            lease_seconds=lease_seconds or ws.config.locks.lease_seconds,
-            note=note,
-            files=tuple(files) or (spec.files if spec else ()),
-        )
-        records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, nonce, records.PENDING))
-        reclaimed = previous.agent if previous else None
-        outcome["result"] = ClaimResult(task, lock, None, reclaimed_from=reclaimed)
-        return Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, note, previous))
+        change, outcome["result"] = plan_claim(ws, snap, request, clock)
+        return change
 
     try:
         published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=tip)
     except (LockHeld, NotClaimable, ConfigError):
-        _drop_if_pending(ws, task, nonce)
+        drop_if_pending(ws, task, request.nonce)
         raise
     result = outcome["result"]
     if published is None:
         return result
-    _confirm_nonce(ws, task, nonce, published.commit)
-    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, nonce, records.HELD))
-    return ClaimResult(task, result.lock, published.commit, result.reclaimed_from)
+    return confirm_claim(ws, result, published.commit)
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    task: str
+    role: str = ""
+    note: str = ""
+    files: tuple[str, ...] = ()
+    lease_seconds: int | None = None
+    nonce: str = ""
+
+
+def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Clock) -> tuple[Change | None, ClaimResult]:
+    """The claim commit's change at ``snap`` (None when we hold the task already), with a
+    pending record written; LockHeld / NotClaimable / ConfigError when it cannot be made."""
+    task = request.task
+    if task in snap.spec_problems:
+        raise ConfigError(snap.spec_problems[task])
+    entry = snap.entries.get(task)
+    previous = _stale_lock_or_raise(ws, entry, clock) if entry else None
+    if entry and previous is None:  # we hold it already
+        assert entry.lock is not None
+        return None, ClaimResult(task, entry.lock, None, already_held=True)
+    reason = unclaimable_reason(snap.board(), task, request.files)
+    if reason:
+        raise NotClaimable(reason)
+    spec = snap.specs.get(task)
+    lock = Lock(
+        task=task,
+        agent=ws.agent,
+        role=request.role or (spec.role if spec and spec.role else ""),
+        host=socket.gethostname(),
+        nonce=request.nonce,
+        generation=previous.generation + 1 if previous else 1,
+        claimed_at=clock(),
+        lease_seconds=request.lease_seconds or ws.config.locks.lease_seconds,
+        note=request.note,
+        files=request.files or (spec.files if spec else ()),
+    )
+    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.PENDING))
+    reclaimed = previous.agent if previous else None
+    change = Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, request.note, previous))
+    return change, ClaimResult(task, lock, None, reclaimed_from=reclaimed)
+
+
+def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResult:
+    """After the push that carried the claim: the nonce at the tip (invariant 2), then held."""
+    _confirm_nonce(ws, planned.task, planned.lock.nonce, commit)
+    records.write_record(ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.HELD))
+    return ClaimResult(planned.task, planned.lock, commit, planned.reclaimed_from)
 
 
 def _claim_message(lock: Lock, note: str, previous: Lock | None) -> str:
@@ -145,7 +167,7 @@ def _confirm_nonce(ws: Workspace, task: str, nonce: str, commit: str) -> None:
             raise LockHeld(f"{task}: our claim landed but the tip no longer carries it (now held by {holder})")
 
 
-def _drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
+def drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
     record = records.read_record(ws.state_dir, task)
     if record is not None and record.nonce == nonce and record.state == records.PENDING:
         records.drop_record(ws.state_dir, task)
@@ -191,4 +213,16 @@ def refresh_tip(ws: Workspace) -> str | None:
     return fetch_main(ws.repo, ws.config.branch)
 
 
-__all__ = ["REMOTE_MAIN", "ClaimResult", "claim", "heartbeat", "holder_check", "reconcile", "refresh_tip"]
+__all__ = [
+    "REMOTE_MAIN",
+    "ClaimRequest",
+    "ClaimResult",
+    "claim",
+    "confirm_claim",
+    "drop_if_pending",
+    "heartbeat",
+    "holder_check",
+    "plan_claim",
+    "reconcile",
+    "refresh_tip",
+]

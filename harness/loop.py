@@ -25,17 +25,16 @@ from harness.agents import get_backend
 from harness.errors import HarnessError, UpstreamUnreachable
 from harness.gitops import GitRepo
 from harness.loop_config import AgentSettings, LoopSettings
+from harness.loop_context import Ctx
 from harness.loop_events import IterationEvent, append_event
+from harness.loop_session import SessionOutcome, run_agent
 from harness.loop_steps import (
-    Ctx,
-    SessionOutcome,
     choose_mode,
     hand_back,
     hand_back_leftovers,
     has_local_work,
     integrate_and_release,
     pick_and_claim,
-    run_agent,
     start_from_tip,
     still_held,
     sync,
@@ -133,6 +132,7 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         say,
     )
     summary = LoopSummary()
+    ctx.claim_ahead = lambda event: _may_claim_ahead(options, summary, event)
     idle_wait = options.settings.idle_backoff_seconds
     limit_wait = options.settings.rate_limit_backoff_seconds
     say(
@@ -185,10 +185,20 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         if options.budget_usd is not None and summary.cost_usd >= options.budget_usd:
             summary.stopped_by = f"budget spent (${summary.cost_usd:.2f} of ${options.budget_usd:.2f})"
             break
+    if ctx.preclaimed is not None:  # claimed by the last release for an iteration that will not run
+        task, ctx.preclaimed = ctx.preclaimed.id, None
+        hand_back(ctx, task, "the loop stopped before working on it")
     if not summary.stopped_by:
         summary.stopped_by = stopper.reason or "stopped"
     say(f"loop stopped: {summary.stopped_by}; {summary.iterations} iteration(s), ${summary.cost_usd:.2f}")
     return summary
+
+
+def _may_claim_ahead(options: LoopOptions, summary: LoopSummary, event: IterationEvent) -> bool:
+    """Whether another iteration will follow this one (so its claim may ride with this release)."""
+    if options.max_iterations is not None and summary.iterations + 1 >= options.max_iterations:
+        return False
+    return options.budget_usd is None or summary.cost_usd + event.cost_usd < options.budget_usd
 
 
 def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:

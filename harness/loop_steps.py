@@ -1,5 +1,6 @@
 """The steps of one loop iteration, each small and named: sync, recover, pick/claim,
-session, integrate, hand back. ``loop.py`` strings them together and records the result.
+session (loop_session.py), integrate, hand back. ``loop.py`` strings them together and
+records the result.
 
 Every step that touches a lock ends with the lock released or handed back, whatever the
 session did (invariant 7), and every commit the agent made is pushed or parked (invariant 6).
@@ -9,47 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness import records, retry
-from harness.agents.base import Backend, SessionContext, Usage
 from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, UpstreamUnreachable
 from harness.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
-from harness.locks import claim, heartbeat
-from harness.loop_config import AgentSettings, LoopSettings
+from harness.lockfile import new_nonce
+from harness.locks import ClaimRequest, claim
+from harness.loop_context import Ctx, agent_identity
 from harness.loop_events import IterationEvent
-from harness.prompt import PromptInput, render, write_prompt
+from harness.loop_session import run_agent
 from harness.publish import REMOTE_MAIN, fetch_main
-from harness.release import Outcome, release
-from harness.session import SessionResult, SessionSpec, SessionUser, run_session
+from harness.release import NextClaim, Outcome, release
 from harness.snapshot import Snapshot, read_snapshot
 from harness.tasks import TaskSpec, claimable
 from harness.workspace import Workspace
 
 CLAIM_ATTEMPTS = 6  # candidates tried per iteration before backing off
 INTEGRATE_DEADLINE_SECONDS = 600.0  # keep retrying lost push races this long before parking the work
-
-
-@dataclass
-class Ctx:
-    ws: Workspace
-    role: str
-    agent: AgentSettings
-    loop: LoopSettings
-    backend: Backend
-    log_dir: Path
-    user: SessionUser | None
-    stop_requested: Callable[[], bool]
-    say: Callable[[str], None]
-    # Tasks whose push the gate refused in this run: left for other agents (fresh eyes)
-    # instead of being retried here forever.
-    skip: set[str] = field(default_factory=set)
-    reported: set[str] = field(default_factory=set)  # malformed specs already reported
 
 
 # -- sync and recovery -----------------------------------------------------------
@@ -69,7 +47,12 @@ def sync(ctx: Ctx, event: IterationEvent) -> None:
     if ws.repo.out("status", "--porcelain", "--untracked-files=all"):
         ws.repo.run("add", "-A")
         ws.repo.run(
-            "commit", "--quiet", "--no-verify", "-m", "wip: left uncommitted by an earlier session", env=_identity(ws)
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            "wip: left uncommitted by an earlier session",
+            env=agent_identity(ws),
         )
         at_known_tip = False
     if not at_known_tip and ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD"):
@@ -88,9 +71,12 @@ def start_from_tip(ws: Workspace) -> None:
 
 
 def hand_back_leftovers(ctx: Ctx) -> list[str]:
-    """Locks this clone still holds from an earlier iteration or a killed loop: hand back."""
+    """Locks this clone still holds from an earlier iteration or a killed loop: hand back
+    (not the one the last release claimed for this iteration)."""
     returned = []
     for record in records.all_records(ctx.ws.state_dir):
+        if ctx.preclaimed is not None and record.task == ctx.preclaimed.id:
+            continue
         returned.append(record.task)
         hand_back(ctx, record.task, "left held by an earlier iteration")
     return returned
@@ -108,6 +94,9 @@ def choose_mode(ctx: Ctx, snap: Snapshot) -> str:
 def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bool]:
     """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate."""
     ws = ctx.ws
+    ahead = _take_preclaimed(ctx)
+    if ahead is not None:
+        return ahead, False
     for attempt in range(CLAIM_ATTEMPTS):
         # sync just fetched: the first look, and the claim on it, need no second fetch.
         tip = ws.repo.rev_parse(REMOTE_MAIN) if attempt == 0 else fetch_main(ws.repo, ws.config.branch)
@@ -132,6 +121,38 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
     return None, False
 
 
+def _take_preclaimed(ctx: Ctx) -> TaskSpec | None:
+    """The task the last release claimed for us, if the tip (as sync fetched it) still
+    carries our lock; its spec as the tip has it."""
+    spec, ctx.preclaimed = ctx.preclaimed, None
+    if spec is None:
+        return None
+    record = records.read_record(ctx.ws.state_dir, spec.id)
+    snap = read_snapshot(ctx.ws.repo, ctx.ws.repo.rev_parse(REMOTE_MAIN))
+    entry = snap.entries.get(spec.id)
+    if record is None or entry is None or entry.lock is None or entry.lock.nonce != record.nonce:
+        return None  # gone (fenced, or handed back): pick afresh; recover cleans the record up
+    return snap.specs.get(spec.id, spec)
+
+
+def next_claim_picker(ctx: Ctx, event: IterationEvent) -> tuple[NextClaim | None, dict[str, TaskSpec]]:
+    """For the release: the scheduler's next pick at the state the release creates, so the
+    next claim rides in the same push. (None, {}) when the loop is about to stop."""
+    chosen: dict[str, TaskSpec] = {}
+    if ctx.stop_requested() or not ctx.claim_ahead(event):
+        return None, chosen
+
+    def pick(snap: Snapshot) -> ClaimRequest | None:
+        ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
+        if not ranked:
+            return None
+        spec = spread(ranked, ctx.ws.agent)
+        chosen[spec.id] = spec
+        return ClaimRequest(spec.id, role=ctx.role, nonce=new_nonce())
+
+    return pick, chosen
+
+
 def spread(ranked: list[TaskSpec], agent: str, attempt: int = 0) -> TaskSpec:
     """Among the best few candidates, a stable per-agent choice: N agents asking at once do
     not all race for the single top task (measured: that costs one lost claim per agent).
@@ -140,139 +161,6 @@ def spread(ranked: list[TaskSpec], agent: str, attempt: int = 0) -> TaskSpec:
     top = ranked[: min(len(ranked), 8)]
     index = int(hashlib.sha1(f"{agent}/{attempt}".encode()).hexdigest(), 16) % len(top)
     return top[index]
-
-
-# -- the session -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SessionOutcome:
-    result: SessionResult
-    usage: Usage
-    log: Path
-
-
-def run_agent(
-    ctx: Ctx, iteration: int, mode: str, spec: TaskSpec | None, kind: str = "work", conflicts: list[str] | None = None
-) -> SessionOutcome:
-    ws = ctx.ws
-    task_id = spec.id if spec else None
-    text = render(ws, PromptInput(ctx.role, iteration, mode, spec, task_id))
-    if kind == "resolve":
-        text = _resolve_prompt(task_id, conflicts or []) + text
-    prompt = write_prompt(ws.state_dir / "prompt.md", text)
-    sctx = SessionContext(
-        ws.root,
-        prompt,
-        ws.agent,
-        ctx.role,
-        task_id,
-        kind,
-        ctx.agent.model,
-        ctx.agent.command,
-        ctx.agent.args,
-        spec.title if spec else "",
-        spec.body if spec else "",
-    )
-    invocation = ctx.backend.invocation(sctx)
-    log = session_log_path(ctx.log_dir, (ws.repo.rev_parse("HEAD") or "unborn")[:7])
-    header = (
-        f"# harness {kind} session: agent {ws.agent} role {ctx.role} task {task_id or '-'} "
-        f"iteration {iteration}\n# argv: {invocation.argv}\n"
-    )
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(header)
-    offset = log.stat().st_size
-    env = _session_env(ctx, task_id, kind, iteration, prompt, invocation.env)
-    spec_run = SessionSpec(
-        invocation.argv,
-        ws.root,
-        env,
-        log,
-        ctx.loop.session_timeout_seconds,
-        invocation.stdin_file,
-        ctx.user,
-        ctx.loop.kill_grace_seconds,
-    )
-    result = run_session(spec_run, _ticker(ctx, task_id is not None))
-    output = _read_from(log, offset)
-    usage = ctx.backend.usage(output, result.returncode)
-    return SessionOutcome(result, usage, log)
-
-
-def session_log_path(log_dir: Path, short_sha: str) -> Path:
-    """``agent_logs/agent_<short-sha>.log``; a second session on the same commit gets ``-2``…"""
-    path = log_dir / f"agent_{short_sha}.log"
-    n = 2
-    while path.exists():
-        path = log_dir / f"agent_{short_sha}-{n}.log"
-        n += 1
-    return path
-
-
-def _ticker(ctx: Ctx, holding: bool) -> Callable[[], bool]:
-    every = max(1.0, float(ctx.ws.config.locks.heartbeat_seconds))
-    state = {"next": time.monotonic() + every}
-
-    def tick() -> bool:
-        if holding and time.monotonic() >= state["next"]:
-            state["next"] = time.monotonic() + every
-            try:
-                heartbeat(ctx.ws)
-            except HarnessError as exc:  # a missed beat is not worth stopping the session for
-                ctx.say(f"warning: heartbeat failed: {exc}")
-        return ctx.stop_requested()
-
-    return tick
-
-
-def _session_env(
-    ctx: Ctx, task: str | None, kind: str, iteration: int, prompt: Path, extra: dict[str, str]
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(_identity(ctx.ws))  # the agent's commits carry its id, whatever HOME it gets
-    bin_dir = str(Path(sys.executable).parent)  # where `harness` itself is installed
-    env.update(
-        {
-            "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
-            "HARNESS_AGENT": ctx.ws.agent,
-            "HARNESS_ROLE": ctx.role,
-            "HARNESS_TASK": task or "",
-            "HARNESS_SESSION_KIND": kind,
-            "HARNESS_ITERATION": str(iteration),
-            "HARNESS_PROMPT_FILE": str(prompt),
-        }
-    )
-    if ctx.user is not None:
-        home = ctx.user.home if ctx.user.home and ctx.user.home.is_dir() else ctx.ws.state_dir / "agent-home"
-        home.mkdir(mode=0o777, parents=True, exist_ok=True)
-        # The clone belongs to the loop's user; let the agent's git work in it anyway.
-        env.update(
-            {
-                "HOME": str(home),
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": "safe.directory",
-                "GIT_CONFIG_VALUE_0": "*",
-            }
-        )
-    env.update(extra)
-    return env
-
-
-def _resolve_prompt(task: str | None, files: list[str]) -> str:
-    return (
-        f"# Resolve a conflict (task {task})\n\nA rebase of your commits onto upstream main stopped: both sides "
-        f"changed the same lines in {', '.join(files)}. Edit those files so they keep both intents, remove "
-        "every conflict marker and `git add` them. Do not commit, push or abort: the loop continues the "
-        "rebase. Exit non-zero if you cannot; your commits are then kept on a side ref.\n\n"
-    )
-
-
-def _read_from(path: Path, offset: int) -> str:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        return handle.read().decode(errors="replace")
 
 
 # -- after the session -----------------------------------------------------------
@@ -308,9 +196,10 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
         outcome = _rebase_by_class(ctx, spec, iteration, event)
         if outcome:
             return outcome
+    picker, chosen = next_claim_picker(ctx, event)
     try:
         gate(ctx)
-        released = release(ws, spec.id, Outcome.DONE, note=f"iteration {iteration}")
+        released = release(ws, spec.id, Outcome.DONE, note=f"iteration {iteration}", claim_next=picker)
     except GateRefused as exc:
         if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
             # Main moved between our rebase and the gate's look at it: the gate judged our
@@ -337,6 +226,8 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
         # Upstream moved with a conflicting change between our rebase and the release's push.
         raise retry.PushRaceLost("a conflicting change landed under the release") from exc
     event.commits_pushed = released.work_commits
+    if released.next_claim is not None:
+        ctx.preclaimed = chosen[released.next_claim.task]
     return "done"
 
 
@@ -402,9 +293,3 @@ def has_local_work(ws: Workspace) -> bool:
 def _drop_local_work(ws: Workspace) -> None:
     """After parking: the clone goes back to upstream so the release parks nothing twice."""
     ws.repo.run("reset", "--quiet", "--hard", REMOTE_MAIN, check=False)
-
-
-def _identity(ws: Workspace) -> dict[str, str]:
-    from harness.gitops import identity_env
-
-    return identity_env(ws.agent)

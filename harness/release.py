@@ -10,14 +10,15 @@ local commits are kept on ``refs/harness/orphans/<agent>/<task>-<time>-<sha>``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from harness import records, retry
-from harness.errors import Fenced, HarnessError
+from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable
 from harness.gitops import PushStatus, identity_env
 from harness.lockfile import lock_path
-from harness.locks import holder_check, reconcile
+from harness.locks import ClaimRequest, ClaimResult, confirm_claim, drop_if_pending, holder_check, plan_claim, reconcile
 from harness.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, publish, push_with_network_retry
 from harness.pushslot import push_slot
 from harness.snapshot import Snapshot, read_snapshot
@@ -38,14 +39,28 @@ class ReleaseResult:
     commit: str
     work_commits: int  # commits of the session's work that landed with the release
     parked_ref: str | None = None
+    next_claim: ClaimResult | None = None  # the claim that rode in the same push
 
 
-def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note: str = "") -> ReleaseResult:
+# Picks the next task to claim at a tip (the loop's scheduler), or None.
+NextClaim = Callable[[Snapshot], ClaimRequest | None]
+
+
+def release(
+    ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note: str = "", claim_next: NextClaim | None = None
+) -> ReleaseResult:
+    """Release ``task``; Fenced (5) when the tip no longer carries our lock.
+
+    ``claim_next`` (the loop's): when the session's work lands, it picks the next task at
+    the state the release creates, and that claim rides in the same push — one trip
+    through the upstream (and its push slot and gate) per iteration instead of two.
+    """
     work = _local_work_count(ws)
     parked_ref = None
+    next_claim = None
     if work and outcome is not Outcome.ABANDONED:
         # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
-        commit = _release_with_work(ws, task, outcome, note)
+        commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next)
     else:
         snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         reconcile(ws, snap)
@@ -61,7 +76,7 @@ def release(ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note:
         commit = published.commit
         work = 0
     records.drop_record(ws.state_dir, task)
-    return ReleaseResult(task, outcome, commit, work, parked_ref)
+    return ReleaseResult(task, outcome, commit, work, parked_ref, next_claim)
 
 
 def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, snap: Snapshot) -> Change:
@@ -84,19 +99,22 @@ def _local_work_count(ws: Workspace) -> int:
     return ws.repo.commits_between(REMOTE_MAIN, "HEAD")
 
 
-def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) -> str:
-    """Rebase the local commits on the tip, add the release commit, push both at once."""
+def _release_with_work(
+    ws: Workspace, task: str, outcome: Outcome, note: str, claim_next: NextClaim | None
+) -> tuple[str, ClaimResult | None]:
+    """Rebase the local commits on the tip, add the release commit (and the next claim's),
+    push them all at once."""
     env = identity_env(ws.agent)
 
-    def attempt() -> str:
+    def attempt() -> tuple[str, ClaimResult | None]:
         with push_slot(ws.repo):
-            commit = _attempt()
-        # Move the local branch onto the release commit (it only deletes the lock file and
-        # marks the spec done); outside the slot, which other pushers are waiting for.
+            commit, planned = _attempt()
+        # Move the local branch onto the pushed tip (the release only deletes the lock file
+        # and marks the spec done); outside the slot, which other pushers are waiting for.
         ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
-        return commit
+        return commit, planned
 
-    def _attempt() -> str:
+    def _attempt() -> tuple[str, ClaimResult | None]:
         tip = fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip)
         reconcile(ws, snap)
@@ -104,13 +122,50 @@ def _release_with_work(ws: Workspace, task: str, outcome: Outcome, note: str) ->
         _rebase_onto(ws, REMOTE_MAIN)
         change = _release_change(ws, task, outcome, note, snap)
         commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
-        status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
+        planned = _plan_next_claim(ws, claim_next, commit)
+        if planned is not None:
+            commit = ws.repo.commit_changes(commit, planned[0].files, planned[0].message, env)
+        try:
+            status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
+        except HarnessError:
+            _forget(ws, planned)
+            raise
         if status is PushStatus.REJECTED:
+            _forget(ws, planned)
             raise retry.PushRaceLost("release push lost a race")
         note_pushed_tip(ws.repo, commit)
-        return commit
+        return commit, planned[1] if planned else None
 
-    return retry.run(retry.push_race(), attempt)
+    commit, planned = retry.run(retry.push_race(), attempt)
+    if planned is None:
+        return commit, None
+    try:
+        return commit, confirm_claim(ws, planned, commit)
+    except LockHeld:
+        return commit, None
+
+
+def _plan_next_claim(
+    ws: Workspace, claim_next: NextClaim | None, release_commit: str
+) -> tuple[Change, ClaimResult] | None:
+    """The next task's claim, decided at the state our release commit creates (its objects
+    are local, so no fetch); None when there is nothing to claim or it cannot be claimed."""
+    if claim_next is None:
+        return None
+    snap = read_snapshot(ws.repo, release_commit)
+    request = claim_next(snap)
+    if request is None:
+        return None
+    try:
+        change, planned = plan_claim(ws, snap, request, time.time)
+    except (LockHeld, NotClaimable, ConfigError):
+        return None
+    return (change, planned) if change is not None else None
+
+
+def _forget(ws: Workspace, planned: tuple[Change, ClaimResult] | None) -> None:
+    if planned is not None:
+        drop_if_pending(ws, planned[1].task, planned[1].lock.nonce)
 
 
 def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:

@@ -298,3 +298,22 @@ def test_a_session_that_changes_nothing_does_not_make_the_loop_spin_on_its_task(
     assert summary.outcomes == {"no-change": 1}  # then nothing claimable for this loop: it idles
     assert any("t1: the session made no commits; this loop leaves it to others" in line for line in lines)
     assert locks_upstream(work) == []
+
+
+def test_each_release_carries_the_next_claim_but_not_past_the_last_iteration(work: WorkRepo) -> None:
+    ws = work.workspace("a1")
+    for task in ("t1", "t2", "t3"):
+        write_task(ws, task, f"src/{task}.txt", task)
+    summary = run(ws, max_iterations=2)
+    assert summary.outcomes == {"done": 2}
+    subjects = work.upstream_git("log", "--format=%s", "main").splitlines()
+    done = [s.split()[1] for s in subjects if s.startswith("release:")]
+    second = done[0]  # newest first
+    # The second task's claim is the child of the first task's release: one push carried both.
+    claim_commit = work.upstream_git("log", "--format=%H", "--grep", f"^claim: {second}$", "main").split()
+    assert len(claim_commit) == 1
+    assert work.upstream_git("log", "-1", "--format=%s", f"{claim_commit[0]}^").strip() == f"release: {done[1]} (done)"
+    # The last iteration claimed nothing ahead: no lock is left, the third task untouched.
+    assert locks_upstream(work) == []
+    third = ({"t1", "t2", "t3"} - set(done)).pop()
+    assert not any(s == f"claim: {third}" for s in subjects)
