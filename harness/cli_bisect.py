@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,7 +72,7 @@ def bisect(
     settings = ProbeSettings(command, Path.cwd(), timeout, repeats, timeout_is_bad, cache)
     first = None
     if random_split is not None:
-        who = seed or agent or os.environ.get("HARNESS_AGENT") or f"{socket.gethostname()}-{os.getpid()}"
+        who = seed or agent or os.environ.get("HARNESS_AGENT") or f"{os.uname().nodename}-{os.getpid()}"
         first = random_subset(units, random_split, who)
     progress = None if quiet else (lambda line: click.echo(f"bisect: {line}", err=True))
     report = run_bisect(units, settings, jobs, first, progress)

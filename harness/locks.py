@@ -10,7 +10,7 @@ fenced: nothing is deleted and our commits are parked on an orphan ref.
 
 from __future__ import annotations
 
-import socket
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -101,7 +101,7 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
         task=task,
         agent=ws.agent,
         role=request.role or (spec.role if spec and spec.role else ""),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         nonce=request.nonce,
         generation=previous.generation + 1 if previous else 1,
         claimed_at=clock(),

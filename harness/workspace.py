@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ AGENT_ID_MAX = 100
 
 def default_agent() -> str:
     """``$HARNESS_AGENT``, else ``<host>-<pid>`` so every process is traceable."""
-    return os.environ.get("HARNESS_AGENT") or f"{socket.gethostname()}-{os.getpid()}"
+    return os.environ.get("HARNESS_AGENT") or f"{os.uname().nodename}-{os.getpid()}"
 
 
 def validate_agent_id(agent: str) -> str:
