@@ -75,7 +75,6 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
         base = Path(tmp)
-        (base / "home").mkdir()
         hermetic_env(base / "home")
 
         plain, gated = bench_lock_only(base / "push", args.pushes)

@@ -211,7 +211,7 @@ def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
     mark("sync")
     spec = None
     if mode == "queue":
-        spec, drained = pick_and_claim(ctx, event)
+        spec, drained = pick_and_claim(ctx, event, snap)
         if spec is None:
             return "idle", drained
         event.task = spec.id

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.agents.base import Backend
-from harness.gitops import identity_env
 from harness.loop_config import AgentSettings, LoopSettings
 from harness.loop_events import IterationEvent
 from harness.session import SessionUser
@@ -35,7 +34,3 @@ class Ctx:
     # last iteration, or when the budget is spent), and the task it claimed that way.
     claim_ahead: Callable[[IterationEvent], bool] = lambda event: False
     preclaimed: TaskSpec | None = None
-
-
-def agent_identity(ws: Workspace) -> dict[str, str]:
-    return identity_env(ws.agent)

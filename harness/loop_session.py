@@ -12,8 +12,9 @@ from pathlib import Path
 
 from harness.agents.base import SessionContext, Usage
 from harness.errors import HarnessError
+from harness.gitops import identity_env
 from harness.locks import heartbeat
-from harness.loop_context import Ctx, agent_identity
+from harness.loop_context import Ctx
 from harness.prompt import PromptInput, render, write_prompt
 from harness.session import SessionResult, SessionSpec, run_session
 from harness.tasks import TaskSpec
@@ -105,7 +106,7 @@ def _session_env(
     ctx: Ctx, task: str | None, kind: str, iteration: int, prompt: Path, extra: dict[str, str]
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(agent_identity(ctx.ws))  # the agent's commits carry its id, whatever HOME it gets
+    env.update(identity_env(ctx.ws.agent))  # the agent's commits carry its id, whatever HOME it gets
     bin_dir = str(Path(sys.executable).parent)  # where `harness` itself is installed
     env.update(
         {

@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from harness import records, retry
 from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, UpstreamUnreachable
+from harness.gitops import identity_env
 from harness.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
 from harness.lockfile import new_nonce
 from harness.locks import ClaimRequest, claim
-from harness.loop_context import Ctx, agent_identity
+from harness.loop_context import Ctx
 from harness.loop_events import IterationEvent
 from harness.loop_session import run_agent
 from harness.publish import REMOTE_MAIN, fetch_main
@@ -52,7 +53,7 @@ def sync(ctx: Ctx, event: IterationEvent) -> None:
             "--no-verify",
             "-m",
             "wip: left uncommitted by an earlier session",
-            env=agent_identity(ws),
+            env=identity_env(ws.agent),
         )
         at_known_tip = False
     if not at_known_tip and ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD"):
@@ -91,16 +92,19 @@ def choose_mode(ctx: Ctx, snap: Snapshot) -> str:
     return "queue" if snap.specs or snap.spec_problems else "open"
 
 
-def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bool]:
-    """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate."""
+def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[TaskSpec | None, bool]:
+    """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate.
+
+    ``synced``: the tip sync just fetched; the first look, and the claim on it, need no
+    second fetch.
+    """
     ws = ctx.ws
-    ahead = _take_preclaimed(ctx)
+    ahead = _take_preclaimed(ctx, synced)
     if ahead is not None:
         return ahead, False
     for attempt in range(CLAIM_ATTEMPTS):
-        # sync just fetched: the first look, and the claim on it, need no second fetch.
-        tip = ws.repo.rev_parse(REMOTE_MAIN) if attempt == 0 else fetch_main(ws.repo, ws.config.branch)
-        snap = read_snapshot(ws.repo, tip)
+        snap = synced if attempt == 0 else read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
+        tip = snap.tip
         for problem in snap.spec_problems.values():
             if problem not in ctx.reported:  # once per loop run: the file stays broken until fixed
                 ctx.reported.add(problem)
@@ -121,14 +125,13 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent) -> tuple[TaskSpec | None, bo
     return None, False
 
 
-def _take_preclaimed(ctx: Ctx) -> TaskSpec | None:
+def _take_preclaimed(ctx: Ctx, snap: Snapshot) -> TaskSpec | None:
     """The task the last release claimed for us, if the tip (as sync fetched it) still
     carries our lock; its spec as the tip has it."""
     spec, ctx.preclaimed = ctx.preclaimed, None
     if spec is None:
         return None
     record = records.read_record(ctx.ws.state_dir, spec.id)
-    snap = read_snapshot(ctx.ws.repo, ctx.ws.repo.rev_parse(REMOTE_MAIN))
     entry = snap.entries.get(spec.id)
     if record is None or entry is None or entry.lock is None or entry.lock.nonce != record.nonce:
         return None  # gone (fenced, or handed back): pick afresh; recover cleans the record up
