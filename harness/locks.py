@@ -22,6 +22,7 @@ from harness.lockfile import Lock, LockEntry, lock_path, new_nonce, utc_iso, val
 from harness.publish import REMOTE_MAIN, Change, fetch_main, publish
 from harness.snapshot import Snapshot, read_snapshot
 from harness.tasks import unclaimable_reason
+from harness.upstreamref import direct_tip
 from harness.workspace import Workspace
 
 Clock = Callable[[], float]
@@ -157,7 +158,7 @@ def _stale_lock_or_raise(ws: Workspace, entry: LockEntry, clock: Clock) -> Lock 
 
 def _confirm_nonce(ws: Workspace, task: str, nonce: str, commit: str) -> None:
     """Invariant 2: after the push, find our nonce at the upstream tip."""
-    tip = ws.repo.remote_ref(f"refs/heads/{ws.config.branch}")
+    tip = direct_tip(ws.repo, ws.config.branch) or ws.repo.remote_ref(f"refs/heads/{ws.config.branch}")
     if tip != commit:
         tip = fetch_main(ws.repo, ws.config.branch)
         entry = read_snapshot(ws.repo, tip).entries.get(task)

@@ -43,6 +43,7 @@ from harness.publish import REMOTE_MAIN
 from harness.session import resolve_user
 from harness.snapshot import read_snapshot
 from harness.tasks import TaskSpec
+from harness.upstreamref import direct_tip
 from harness.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -67,6 +68,9 @@ class LoopSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     cost_usd: float = 0.0
     stopped_by: str = ""
+
+
+WAKE_POLL_SECONDS = 0.05  # an idle loop's look at a local upstream's tip: a file read
 
 
 class Stopper:
@@ -95,10 +99,25 @@ class Stopper:
             self.reason = f"stop file {self.stop_file}"
         return bool(self.reason)
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, wake: Callable[[], bool] | None = None) -> None:
+        """Up to ``seconds``; a stop request ends it early, and so does ``wake()`` turning true."""
         end = time.monotonic() + seconds
+        tick = 0.2 if wake is None else WAKE_POLL_SECONDS
         while not self.requested() and time.monotonic() < end:
-            time.sleep(min(0.2, max(0.0, end - time.monotonic())))
+            if wake is not None and wake():
+                return
+            time.sleep(min(tick, max(0.0, end - time.monotonic())))
+
+
+def tip_moved(ws: Workspace) -> Callable[[], bool] | None:
+    """For a clone that reads its local upstream's tip directly (upstreamref.py): whether
+    main has moved since our last sync, so an idle loop claims the moment a task is handed
+    back or unblocked instead of sleeping out its backoff. None for other clones: polling a
+    remote would cost the upstream a fetch per tick."""
+    seen = ws.repo.rev_parse(REMOTE_MAIN)
+    if direct_tip(ws.repo, ws.config.branch) is None:
+        return None
+    return lambda: direct_tip(ws.repo, ws.config.branch) not in (None, seen)
 
 
 def run_loop(ws: Workspace, options: LoopOptions, say: Say) -> LoopSummary:
@@ -164,8 +183,8 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
             if options.max_iterations == 1:  # --once with nothing to do
                 summary.stopped_by = "nothing to claim"
                 break
-            say(f"nothing to claim for {options.role}; waiting {idle_wait:.1f} s")
-            stopper.sleep(idle_wait)
+            say(f"nothing to claim for {options.role}; waiting {idle_wait:.1f} s (or until main moves)")
+            stopper.sleep(idle_wait, wake=tip_moved(ctx.ws))
             idle_wait = min(max(idle_wait * 2, 0.1), options.settings.idle_backoff_max_seconds)
             continue
         idle_wait = options.settings.idle_backoff_seconds

@@ -16,6 +16,7 @@ from harness import retry
 from harness.errors import GateRefused
 from harness.gitops import GitRepo, PushStatus, identity_env
 from harness.pushslot import push_slot
+from harness.upstreamref import direct_tip
 
 REMOTE_MAIN = "refs/remotes/origin/main"
 
@@ -35,7 +36,17 @@ class Published:
 
 
 def fetch_main(repo: GitRepo, branch: str = "main") -> str | None:
-    """Fetch upstream ``branch`` into origin/main (under the network policy); its sha."""
+    """Bring upstream ``branch`` into origin/main; its sha.
+
+    A clone that borrows a local upstream's objects reads the tip from the upstream's ref
+    file (upstreamref.py) and only moves origin/main; any other clone fetches, under the
+    network policy.
+    """
+    tip = direct_tip(repo, branch)
+    if tip is not None:
+        if repo.rev_parse(REMOTE_MAIN) != tip:
+            repo.run("update-ref", REMOTE_MAIN, tip)
+        return tip
     retry.run(retry.upstream_network(), lambda: repo.fetch(f"+refs/heads/{branch}:{REMOTE_MAIN}"))
     return repo.rev_parse(REMOTE_MAIN)
 

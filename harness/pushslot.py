@@ -25,17 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.gitops import GitRepo
+from harness.upstreamref import local_upstream
 
 SLOT_WAIT_SECONDS = 2.0
 _POLL_SECONDS = 0.005
-
-
-def local_upstream(repo: GitRepo) -> Path | None:
-    url = repo.origin_url()
-    if url is None:
-        return None
-    path = Path(url.removeprefix("file://"))
-    return path if path.is_absolute() and path.is_dir() else None
 
 
 @dataclass(frozen=True)

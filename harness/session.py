@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import select
 import signal
 import subprocess
 import time
@@ -111,19 +112,18 @@ def run_session(spec: SessionSpec, tick: Callable[[], bool]) -> SessionResult:
             raise HarnessError(f"cannot start the agent `{spec.argv[0]}`: {exc.strerror or exc}") from exc
         timed_out = stopped = False
         deadline = start + spec.timeout
-        while True:
-            try:
-                proc.wait(timeout=max(0.01, min(POLL_SECONDS, deadline - time.monotonic())))
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if time.monotonic() >= deadline:
-                timed_out = True
-            elif tick():
-                stopped = True
-            if timed_out or stopped:
-                _terminate(proc, spec.kill_grace)
-                break
+        watch = _ExitWatch(proc)
+        try:
+            while not watch.exited(max(0.01, min(POLL_SECONDS, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                elif tick():
+                    stopped = True
+                if timed_out or stopped:
+                    _terminate(proc, spec.kill_grace)
+                    break
+        finally:
+            watch.close()
         _kill_leftovers(proc.pid, spec.user)
     code = proc.returncode
     return SessionResult(
@@ -133,6 +133,36 @@ def run_session(spec: SessionSpec, tick: Callable[[], bool]) -> SessionResult:
         stopped=stopped,
         duration=time.monotonic() - start,
     )
+
+
+class _ExitWatch:
+    """``exited(timeout)`` that returns the moment the session exits.
+
+    ``Popen.wait(timeout)`` polls with sleeps of up to 50 ms, which the fleet benchmark saw
+    as ~25 ms added to every session; a pidfd (Linux 5.3+) becomes readable exactly when the
+    process exits. Without one, Popen's polling is still correct, only coarser.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        try:
+            self.pidfd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def exited(self, timeout: float) -> bool:
+        if self.pidfd is not None and not select.select([self.pidfd], [], [], timeout)[0]:
+            return False
+        try:
+            self.proc.wait(timeout=0 if self.pidfd is not None else timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:

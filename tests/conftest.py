@@ -44,10 +44,11 @@ class WorkRepo:
     upstream: Path
     first_clone: Path
 
-    def clone(self, name: str) -> Path:
+    def clone(self, name: str, shared: bool = False) -> Path:
+        """An agent's clone; ``shared`` borrows the upstream's objects, as `harness up` does."""
         target = self.base / "clones" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        git(self.base, "clone", "--quiet", str(self.upstream), str(target))
+        git(self.base, "clone", "--quiet", *(["--shared"] if shared else []), str(self.upstream), str(target))
         return target
 
     def workspace(self, name: str, agent: str | None = None) -> Workspace:

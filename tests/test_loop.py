@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -317,3 +318,27 @@ def test_each_release_carries_the_next_claim_but_not_past_the_last_iteration(wor
     assert locks_upstream(work) == []
     third = ({"t1", "t2", "t3"} - set(done)).pop()
     assert not any(s == f"claim: {third}" for s in subjects)
+
+
+def test_an_idle_loop_claims_the_moment_a_task_is_handed_back(work: WorkRepo) -> None:
+    """A clone borrowing a local upstream's objects watches main while it backs off: a task
+    handed back is claimed at once, not after the backoff (60 s here)."""
+    from harness.locks import claim
+    from harness.release import release
+    from harness.workspace import open_workspace
+
+    other = work.workspace("other")
+    write_task(other, "t1", "x.txt", "x")
+    claim(other, "t1")
+    idle = open_workspace(work.clone("idle", shared=True), "idle")
+    slow = short(FAST, idle_backoff_seconds=60, idle_backoff_max_seconds=60)
+    handing_back = threading.Timer(1.0, lambda: release(other, "t1"))
+    handing_back.start()
+    started = time.monotonic()
+    lines: list[str] = []
+    summary = run(idle, settings=slow, exit_when_idle=True, lines=lines)
+    handing_back.join()
+    assert time.monotonic() - started < 30, lines
+    assert summary.iterations == 1 and summary.outcomes == {"done": 1}, lines
+    assert "until main moves" in "\n".join(lines)
+    assert work.upstream_file("x.txt") == "x\n"

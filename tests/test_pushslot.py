@@ -8,7 +8,8 @@ import sys
 import time
 
 from harness.gitops import GitRepo
-from harness.pushslot import SLOT_WAIT_SECONDS, local_upstream, push_slot
+from harness.pushslot import SLOT_WAIT_SECONDS, push_slot
+from harness.upstreamref import local_upstream
 from tests.conftest import WorkRepo
 
 

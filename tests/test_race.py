@@ -48,8 +48,9 @@ def times_added(work: WorkRepo, path: str) -> int:
 
 
 @pytest.mark.slow
-def test_racers_for_one_task_exactly_one_wins(work: WorkRepo) -> None:
-    clones = [work.clone(f"racer-{i:02d}") for i in range(RACERS)]
+@pytest.mark.parametrize("shared", [False, True], ids=["fetching-clones", "clones-borrowing-objects"])
+def test_racers_for_one_task_exactly_one_wins(work: WorkRepo, shared: bool) -> None:
+    clones = [work.clone(f"racer-{i:02d}", shared=shared) for i in range(RACERS)]
     for trial in range(TRIALS):
         task = f"hot-{trial}"
         results = race(work, clones, [task] * RACERS)
@@ -61,6 +62,7 @@ def test_racers_for_one_task_exactly_one_wins(work: WorkRepo) -> None:
         (winner,) = (r for r in results if r.returncode == 0)
         holder = winner.args[winner.args.index("--agent") + 1]
         assert f"agent: {holder}" in (work.upstream_file(f"current_tasks/{task}.lock") or "")
+    work.upstream_git("fsck", "--strict")
 
 
 @pytest.mark.slow

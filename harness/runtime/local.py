@@ -131,7 +131,9 @@ class LocalRuntime:
         clone = home / "clone"
         home.mkdir(parents=True, exist_ok=True)
         if not (clone / ".git").exists():
-            GitRepo(home).run("clone", "--quiet", str(spec.upstream.resolve()), str(clone))
+            # --shared: the clone borrows the upstream's objects, so "fetch main" becomes a
+            # ref read (upstreamref.py) and the clone itself costs no copy.
+            GitRepo(home).run("clone", "--quiet", "--shared", str(spec.upstream.resolve()), str(clone))
         stop = home / "stop"
         stop.unlink(missing_ok=True)
         log, events = home / "loop.log", home / "events.jsonl"
