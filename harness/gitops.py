@@ -101,6 +101,7 @@ class GitRepo:
         self._env = clean_env(env)
         self._reader = BatchReader(path, self._env)
         self._objects_dir: Path | None = None
+        self._git_dir: Path | None = None
         self._origin_url: str | bool | None = False  # False: not looked up yet
         self._parsed: dict[tuple[str, str, object], object] = {}
         weakref.finalize(self, self._reader.close)
@@ -115,6 +116,13 @@ class GitRepo:
     def close(self) -> None:
         """Stop the object reader (it restarts on demand)."""
         self._reader.close()
+
+    @property
+    def git_dir(self) -> Path:
+        """The repository's git directory (asked of git once)."""
+        if self._git_dir is None:
+            self._git_dir = Path(self.out("rev-parse", "--absolute-git-dir"))
+        return self._git_dir
 
     @property
     def objects_dir(self) -> Path:
@@ -206,12 +214,17 @@ class GitRepo:
     def commits_between(self, base: str, head: str) -> int:
         """``git rev-list --count base..head``.
 
-        The common case, a few commits straight on top of ``base`` (an agent's work on the
-        tip it started from), is counted by walking parents over the object reader; merges,
-        long or diverged histories fall back to ``rev-list``.
+        The common cases, a few commits straight on top of ``base`` (an agent's work on the
+        tip it started from) or ``head`` a few commits behind ``base`` (work the loop pushed
+        under a release commit), are counted by walking parents over the object reader;
+        merges, long or diverged histories fall back to ``rev-list``.
         """
         base_sha, head_sha = self.rev_parse(base), self.rev_parse(head)
-        walked = self._linear_distance(base_sha, head_sha) if base_sha and head_sha else None
+        walked = None
+        if base_sha and head_sha:
+            walked = self._linear_distance(base_sha, head_sha)
+            if walked is None and self._linear_distance(head_sha, base_sha, limit=8) is not None:
+                walked = 0  # head is an ancestor of base
         return walked if walked is not None else int(self.out("rev-list", "--count", f"{base}..{head}"))
 
     def _linear_distance(self, base: str, head: str, limit: int = 32) -> int | None:

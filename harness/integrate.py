@@ -132,7 +132,7 @@ def rebase_onto_upstream(
 
 
 def rebase_in_progress(ws: Workspace) -> bool:
-    git_dir = Path(ws.repo.out("rev-parse", "--absolute-git-dir"))
+    git_dir = ws.repo.git_dir
     return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
 
 

@@ -202,7 +202,9 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
     picker, chosen = next_claim_picker(ctx, event)
     try:
         gate(ctx)
-        released = release(ws, spec.id, Outcome.DONE, note=f"iteration {iteration}", claim_next=picker)
+        released = release(
+            ws, spec.id, Outcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
+        )
     except GateRefused as exc:
         if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
             # Main moved between our rebase and the gate's look at it: the gate judged our

@@ -47,20 +47,27 @@ NextClaim = Callable[[Snapshot], ClaimRequest | None]
 
 
 def release(
-    ws: Workspace, task: str, outcome: Outcome = Outcome.RELEASED, note: str = "", claim_next: NextClaim | None = None
+    ws: Workspace,
+    task: str,
+    outcome: Outcome = Outcome.RELEASED,
+    note: str = "",
+    claim_next: NextClaim | None = None,
+    move_branch: bool = True,
 ) -> ReleaseResult:
     """Release ``task``; Fenced (5) when the tip no longer carries our lock.
 
     ``claim_next`` (the loop's): when the session's work lands, it picks the next task at
     the state the release creates, and that claim rides in the same push — one trip
     through the upstream (and its push slot and gate) per iteration instead of two.
+    ``move_branch=False`` leaves the local branch on the (pushed) work instead of moving it
+    to the release commit: for the loop, whose next step checks the tip out anyway.
     """
     work = _local_work_count(ws)
     parked_ref = None
     next_claim = None
     if work and outcome is not Outcome.ABANDONED:
         # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
-        commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next)
+        commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next, move_branch)
     else:
         snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         reconcile(ws, snap)
@@ -100,7 +107,7 @@ def _local_work_count(ws: Workspace) -> int:
 
 
 def _release_with_work(
-    ws: Workspace, task: str, outcome: Outcome, note: str, claim_next: NextClaim | None
+    ws: Workspace, task: str, outcome: Outcome, note: str, claim_next: NextClaim | None, move_branch: bool
 ) -> tuple[str, ClaimResult | None]:
     """Rebase the local commits on the tip, add the release commit (and the next claim's),
     push them all at once."""
@@ -109,9 +116,10 @@ def _release_with_work(
     def attempt() -> tuple[str, ClaimResult | None]:
         with push_slot(ws.repo):
             commit, planned = _attempt()
-        # Move the local branch onto the pushed tip (the release only deletes the lock file
-        # and marks the spec done); outside the slot, which other pushers are waiting for.
-        ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
+        if move_branch:
+            # Move the local branch onto the pushed tip (the release only deletes the lock file
+            # and marks the spec done); outside the slot, which other pushers are waiting for.
+            ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
         return commit, planned
 
     def _attempt() -> tuple[str, ClaimResult | None]:

@@ -121,6 +121,8 @@ def test_commits_between_agrees_with_rev_list(work: WorkRepo) -> None:
     commit_file(clone, "side.txt", "s\n", "side")
     git(clone, "checkout", "--quiet", "main")
     git(clone, "merge", "--quiet", "--no-edit", "side")  # a merge: the walk must hand over to rev-list
-    for ref_base, ref_head in [(base, "main"), (base, "main~1"), ("main", "main"), ("main", base), ("side", "main~1")]:
+    pairs = [(base, "main"), (base, "main~1"), ("main", "main"), ("main", base), ("side", "main~1")]
+    pairs += [("main~1", base), ("main~1", "main~2")]  # head behind base on a straight line: 0
+    for ref_base, ref_head in pairs:
         expected = int(git(clone, "rev-list", "--count", f"{ref_base}..{ref_head}"))
         assert repo.commits_between(ref_base, ref_head) == expected, (ref_base, ref_head)
