@@ -1,10 +1,10 @@
 """``harness hooks install``: the pre-receive gate on the bare upstream.
 
 The hook is a short sh script. It decides lock-only pushes (only ``current_tasks/``
-changed) itself, with one ``git diff-tree`` and no Python start-up, so claims cost about
-what an unhooked push costs. It also lets through, the same way, a push to a main whose
+changed) itself, with one ``git diff-tree`` whose listing the shell reads, and no Python
+start-up, so claims cost about what an unhooked push costs. It also lets through, the same way, a push to a main whose
 harness.yaml configures neither ``tests:`` nor ``gate:`` when the push leaves harness.yaml
-alone: there is nothing to test and nothing protected. Any other update of the gated
+alone (one ``git grep`` more): there is nothing to test and nothing protected. Any other update of the gated
 branch is handed, with the same stdin, to ``harness gate --pre-receive`` run by the Python recorded at install time.
 Other refs (heartbeats, orphans, parked work) pass untouched.
 """
@@ -31,12 +31,24 @@ while read -r old new ref; do
 "
   [ -z "$need" ] && [ "$ref" = "$target" ] || continue
   if [ "$old" = "$zero" ] || [ "$new" = "$zero" ]; then need=1; continue; fi
-  # Lock-only means no change outside current_tasks/; anything else needs the tests.
-  git diff-tree --quiet -r --no-renames "$old" "$new" -- ':(exclude)current_tasks/' && continue
-  # Nothing to judge either when the old tip configures no tests and no gate (so only the
-  # default protected path, harness.yaml, is guarded) and the push leaves harness.yaml alone.
-  if git cat-file -p "$old:harness.yaml" 2>/dev/null | grep -qE '^(tests|gate):'; then need=1; continue; fi
-  git diff-tree --quiet -r --no-renames "$old" "$new" -- harness.yaml || need=1
+  # One listing of the changed paths decides, read by the shell itself (no grep processes).
+  changed=$(git diff-tree -r --no-renames --name-only "$old" "$new") || {{ need=1; continue; }}
+  work=
+  while IFS= read -r path; do
+    case $path in
+      '') ;;
+      current_tasks/*) ;;
+      harness.yaml) need=1 ;;
+      *) work=1 ;;
+    esac
+  done <<LISTING
+$changed
+LISTING
+  # Lock-only (no change outside current_tasks/) passes. So does work when the old tip
+  # configures no tests and no gate: then only harness.yaml is protected, and a change to
+  # it was caught above.
+  [ -z "$need" ] && [ -n "$work" ] || continue
+  git grep -qE '^(tests|gate):' "$old" -- harness.yaml && need=1
 done
 [ -n "$need" ] || exit 0
 printf '%s' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}
