@@ -12,8 +12,8 @@ The one rule for falling back: a command runs here only when no server accepted 
 a command is never lost and never runs twice (the handshake is in ``_served``).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: every annotation here is valid at run time, and
+# __future__ would be one more module to import.
 import _socket
 import os
 import sys
@@ -54,7 +54,10 @@ def socket_path() -> str | None:
     if not private_folder(folder):
         return None
     package = os.path.dirname(os.path.abspath(__file__))
-    parts = [sys.executable, package, str(newest_mtime_ns(package)), *(os.environ.get(k, "") for k in KEY_ENV)]
+    # The interpreter as (binary, prefix): `python` and `python3` of one venv share a server,
+    # two venvs over one interpreter (or one editable package) do not.
+    interpreter = [os.path.realpath(sys.executable), sys.prefix]
+    parts = [*interpreter, package, str(newest_mtime_ns(package)), *(os.environ.get(k, "") for k in KEY_ENV)]
     key = fnv1a64("\0".join(parts).encode("utf-8", "surrogateescape"))
     path = f"{folder}/s-{key:016x}.sock"
     return path if len(os.fsencode(path)) < MAX_PATH else None

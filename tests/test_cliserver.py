@@ -77,18 +77,25 @@ def test_racing_clients_through_one_server_win_once(work: WorkRepo, cli_server: 
     assert cli_server.pid() == server_pid
 
 
-def test_killing_the_client_kills_the_served_command_and_its_git(work: WorkRepo, cli_server: CliServer) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
+def test_killing_the_client_kills_the_served_command_and_its_git(
+    work: WorkRepo, cli_server: CliServer, sig: signal.Signals, code: int
+) -> None:
     marker, pids = work.base / "hook.started", work.base / "hook.pids"
     install_hook(work, f"echo \"$$ $HARNESS_CLIENT_PID\" > '{pids}'\ntouch '{marker}'\nexec sleep 43")
     cli_server.start()
     cli_server.wait_up()
     clone = work.clone("victim")
-    client = subprocess.Popen([sys.executable, "-m", "harness", "claim", "hot", "--agent", "victim"], cwd=clone)
+    client = subprocess.Popen(
+        [sys.executable, "-m", "harness", "claim", "hot", "--agent", "victim"], cwd=clone, stderr=subprocess.PIPE
+    )
     wait_for(marker.exists, "the served claim never reached the push", timeout=60)
     hook_pid, client_and_child = pids.read_text().split()
     served_child = int(client_and_child.split(":")[1])
-    client.kill()
-    client.wait()
+    client.send_signal(sig)
+    assert client.wait(timeout=30) == code
+    assert client.stderr is not None
+    assert client.stderr.read() == (b"interrupted\n" if sig == signal.SIGINT else b"")
     wait_for(lambda: gone(int(hook_pid)) and gone(served_child), "the served claim outlived its client", 15)
     assert work.upstream_file("current_tasks/hot.lock") is None
     (work.upstream / "hooks" / "pre-receive").unlink()
