@@ -128,6 +128,9 @@ class Server:
             self._admit(conn)
 
     def _admit(self, conn: socket.socket) -> None:
+        if peer_uid(conn) != os.getuid():  # the folder is private already; this costs one call
+            conn.close()
+            return
         conn.settimeout(READ_SECONDS)
         try:
             request = read_request(conn)
@@ -227,6 +230,11 @@ def read_request(conn: socket.socket) -> Request:
         for fd in fds:
             os.close(fd)
         raise
+
+
+def peer_uid(conn: socket.socket) -> int:
+    credentials = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)  # struct ucred: pid, uid, gid
+    return int.from_bytes(credentials[4:8], sys.byteorder)
 
 
 def _recv_until(conn: socket.socket, have: bytes, total: int) -> bytes:
