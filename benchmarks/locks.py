@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.locks [--rounds 20]   (run as a module: benchmarks/bisect.py would shadow the stdlib)
 
 (a) uncontended claim (in-process, and via the CLI: served by a warm fork server, and with HARNESS_SERVER=0
-    in-process as before it existed) over raw `git add/commit/push` of the same file;
+    in-process as before it existed) over raw `git add/commit/push` of the same kind of file, the four in rotation;
 (b) 16 processes claiming 16 distinct tasks, until all landed, over a raw fetch/rebase/push retry loop;
 (c) claim latency with 10,000 prior commits over an empty history.
 Targets (issue 2): (a) <= 1.5x in-process, <= 3x CLI; (b) <= 1.5x; (c) <= 1.2x.
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.common import hermetic_env
@@ -39,26 +39,15 @@ def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def median_seconds(fn: Callable[[int], None], rounds: int) -> float:
-    samples = []
+def interleaved_medians(fns: Sequence[Callable[[int], None]], rounds: int) -> list[float]:
+    """Medians of each, measured in rotation so that drift in the machine's load hits all alike."""
+    samples: list[list[float]] = [[] for _ in fns]
     for i in range(rounds):
-        start = time.perf_counter()
-        fn(i)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
-def interleaved_medians(
-    first: Callable[[int], None], second: Callable[[int], None], rounds: int
-) -> tuple[float, float]:
-    """Medians of the two, measured in alternation so that drift in the machine's load hits both alike."""
-    samples: tuple[list[float], list[float]] = ([], [])
-    for i in range(rounds):
-        for fn, into in ((first, samples[0]), (second, samples[1])):
+        for fn, into in zip(fns, samples, strict=True):
             start = time.perf_counter()
             fn(i)
             into.append(time.perf_counter() - start)
-    return statistics.median(samples[0]), statistics.median(samples[1])
+    return [statistics.median(s) for s in samples]
 
 
 def new_work(base: Path, name: str) -> tuple[Path, Path]:
@@ -73,14 +62,15 @@ def clone(upstream: Path, target: Path) -> Path:
 
 def bench_uncontended(base: Path, rounds: int) -> None:
     work, _ = new_work(base, "a")
+    raw_work, _ = new_work(base, "a-raw")  # its own: raw commits on the harness clone would need a pull per round
     ws = open_workspace(work, "bench")
 
     def raw(i: int) -> None:
-        path = work / "current_tasks" / f"raw-{i}.lock"
+        path = raw_work / "current_tasks" / f"raw-{i}.lock"
         path.write_text(f"agent: bench\nnonce: {i}\n")
-        git(work, "add", str(path))
-        git(work, "commit", "-qm", f"claim: raw-{i}")
-        git(work, "push", "-q", "origin", "HEAD:main")
+        git(raw_work, "add", str(path))
+        git(raw_work, "commit", "-qm", f"claim: raw-{i}")
+        git(raw_work, "push", "-q", "origin", "HEAD:main")
 
     def in_process(i: int) -> None:
         claim(ws, f"inproc-{i}")
@@ -94,14 +84,11 @@ def bench_uncontended(base: Path, rounds: int) -> None:
             env={**os.environ, "HARNESS_SERVER": "1" if served else "0"},
         )
 
-    git(work, "pull", "-q", "--rebase")
-    t_raw = median_seconds(raw, rounds)
-    t_in = median_seconds(in_process, rounds)
-    git(work, "pull", "-q", "--rebase")
     warm_ups = iter(range(rounds))
     warm_up_server(lambda: via_cli(f"cli-warm-{next(warm_ups)}", True))
-    t_served, t_cold = interleaved_medians(
-        lambda i: via_cli(f"cli-served-{i}", True), lambda i: via_cli(f"cli-cold-{i}", False), rounds
+    t_raw, t_in, t_served, t_cold = interleaved_medians(
+        [raw, in_process, lambda i: via_cli(f"cli-served-{i}", True), lambda i: via_cli(f"cli-cold-{i}", False)],
+        rounds,
     )
     print(
         f"(a) uncontended claim: raw git {t_raw * 1000:.0f} ms | in-process {t_in * 1000:.0f} ms "
@@ -168,7 +155,7 @@ def bench_history(base: Path, rounds: int, commits: int) -> None:
     git(deep, "push", "-q", "origin", "main")
     ws_empty, ws_deep = open_workspace(empty, "bench"), open_workspace(deep, "bench")
     t_empty, t_deep = interleaved_medians(
-        lambda i: _claim(ws_empty, f"e-{i}"), lambda i: _claim(ws_deep, f"d-{i}"), rounds
+        [lambda i: _claim(ws_empty, f"e-{i}"), lambda i: _claim(ws_deep, f"d-{i}")], rounds
     )
     print(
         f"(c) claim with {commits} prior commits {t_deep * 1000:.0f} ms | empty history {t_empty * 1000:.0f} ms "
