@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,15 +155,30 @@ class CliServer:
             cliserver.stop(str(lock)[: -len(".lock")])
 
 
-@pytest.fixture
-def cli_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliServer]:
-    """Servers of this test only: a short socket folder of its own (sun_path is 108 bytes),
-    inherited by every harness command the test runs; every server in it stopped at the end."""
+@contextmanager
+def private_runtime(patch: pytest.MonkeyPatch) -> Iterator[CliServer]:
+    """A short socket folder of our own (sun_path is 108 bytes) as ``$XDG_RUNTIME_DIR``,
+    inherited by every harness command run meanwhile; every server in it stopped at the end."""
     runtime = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    patch.setenv("XDG_RUNTIME_DIR", str(runtime))
     server = CliServer(runtime)
     try:
         yield server
     finally:
         server.stop_all()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_cli_server() -> Iterator[CliServer]:
+    """The suite's commands share one fork server of its own (per xdist worker), not the
+    user's, and leave none running."""
+    with pytest.MonkeyPatch.context() as patch, private_runtime(patch) as server:
+        yield server
+
+
+@pytest.fixture
+def cli_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliServer]:
+    """Servers of this test only."""
+    with private_runtime(monkeypatch) as server:
+        yield server
