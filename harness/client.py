@@ -40,7 +40,11 @@ def main() -> None:
             os.write(2, b"interrupted\n")
             code = 130
         if code is not None:
-            sys.exit(code)
+            # Nothing of ours to clean up: skipping the interpreter's finalization saves
+            # ~5-10 ms, a tenth of what the client costs.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     from harness.cli import main as run_here
 
     run_here()
