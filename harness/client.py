@@ -6,10 +6,10 @@ commands to ``harness.cliserver``, a process that has imported all of that once 
 child per request; see docs/cli-server.md. That only pays if this module itself costs
 nothing, so it imports only what the interpreter has already loaded (``os``, ``sys``) plus
 ``_socket`` (the C module: ``socket`` pulls in ``enum``). No ``re``, ``json``, ``typing``,
-``pathlib``, ``click``: check with ``python -X importtime -m harness claim``.
+``pathlib``, ``click``: check with ``python -X importtime -c 'import harness.client'``.
 
 The one rule for falling back: a command runs here only when no server accepted it, so
-a command is never lost and never runs twice (the handshake is in ``_served``).
+a command is never lost and never runs twice (the handshake is in ``_run_remote``).
 """
 
 # No `from __future__ import annotations`: every annotation here is valid at run time, and

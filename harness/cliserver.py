@@ -183,7 +183,10 @@ class Server:
         self.poller.register(job.pidfd, select.POLLIN)
 
     def _reap(self, job: Job) -> None:
-        _, status = os.waitpid(job.pid, 0)
+        pid, status = os.waitpid(job.pid, os.WNOHANG)  # never block the loop on a stale event
+        if pid == 0:
+            self.exits[job.pidfd] = job
+            return
         code = os.waitstatus_to_exitcode(status)
         self.poller.unregister(job.pidfd)
         os.close(job.pidfd)

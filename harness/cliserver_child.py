@@ -45,7 +45,8 @@ def decode_request(body: bytes, fds: tuple[int, int, int]) -> Request:
     argv = parts[4 : 4 + argc]
     if argc < 1 or len(argv) != argc:
         raise ValueError("bad argv")
-    env = dict(entry.partition(b"=")[::2] for entry in parts[4 + argc :])
+    pairs = (entry.partition(b"=") for entry in parts[4 + argc :])
+    env = {key: value for key, _, value in pairs if key}  # putenv refuses an empty name
     return Request(int(parts[0]), int(parts[1]), parts[2], tuple(os.fsdecode(a) for a in argv), env, fds)
 
 
