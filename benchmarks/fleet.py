@@ -57,8 +57,9 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     args = ("--exit-when-idle", "--idle-backoff", "0.05")
     spec = FleetSpec("bench", upstream, {"core-dev": agents}, "builtin", args, fleet_dir=base / "fleet")
     busy_before = busy_cpu_seconds()
-    start = time.monotonic()
+    start, start_clock = time.monotonic(), time.time()
     loops = {int(info.handle) for info in runtime.up(spec)}
+    up_seconds = time.monotonic() - start
     # The loops are our children: block until each exits (polling `ps` would cost the
     # machine CPU the fleet is being measured on).
     while loops:
@@ -76,8 +77,13 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
         step: statistics.median(e.get("steps", {}).get(step, 0.0) for e in done) if done else 0.0
         for step in ("sync", "claim", "integrate")
     }
+    first_started = [min(e["started_at"] for e in events if e["agent"] == a) for a in {e["agent"] for e in events}]
     return {
         **{f"step_{k}": v for k, v in steps.items()},
+        "up": up_seconds,
+        # When the last loop began its first iteration: clones, spawns and imports.
+        "all_started": max(first_started) - start_clock if first_started else 0.0,
+        "tail": start_clock + wall - max((e["started_at"] + e["duration_seconds"] for e in events), default=0.0),
         "wall": wall,
         "cpu": cpu,
         "ideal": tasks * delay / agents,
@@ -116,6 +122,8 @@ def main() -> None:
         f"  {'best wall this CPU allows (s)':32} {floor:10.1f}   "
         f"(CPU / {cores} cores; efficiency bound {r['ideal'] / floor:.2f})"
     )
+    print(f"  {'fleet start (s)':32} {r['all_started']:10.2f}   until every loop began; `up` itself {r['up']:.2f}")
+    print(f"  {'drain tail (s)':32} {r['tail']:10.2f}   from the last iteration's end to the last loop's exit")
     print(f"  {'tasks done':32} {r['done']:10.0f} {ns.tasks:10d}")
     print(f"  {'iterations':32} {r['iterations']:10.0f} {ns.tasks:10d}")
     print(f"  {'claims lost in races':32} {r['claims_lost']:10.0f}")
