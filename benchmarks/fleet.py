@@ -24,7 +24,7 @@ from harness.gitops import GitRepo, identity_env
 from harness.initrepo import init_work_repo
 from harness.loop_events import read_events
 from harness.runtime.base import FleetSpec
-from harness.runtime.local import LocalRuntime
+from harness.runtime.local import LocalRuntime, is_running
 from harness.tasks import TaskSpec, spec_path
 
 
@@ -60,13 +60,10 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     start, start_clock = time.monotonic(), time.time()
     loops = {int(info.handle) for info in runtime.up(spec)}
     up_seconds = time.monotonic() - start
-    # The loops are our children: block until each exits (polling `ps` would cost the
-    # machine CPU the fleet is being measured on).
-    while loops:
-        try:
-            loops.discard(os.wait()[0])
-        except ChildProcessError:
-            break
+    # The loops are the launcher's orphans, not our children: look at /proc every 10 ms
+    # (polling `ps` would cost the machine CPU the fleet is being measured on).
+    while any(is_running(pid) for pid in loops):
+        time.sleep(0.01)
     wall = time.monotonic() - start
     cpu = busy_cpu_seconds() - busy_before
     events = [e for a in sorted((base / "fleet").iterdir()) if a.is_dir() for e in read_events(a / "events.jsonl")]

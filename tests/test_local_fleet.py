@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -83,3 +84,44 @@ def test_agent_cmd_with_another_backend_is_a_usage_error(work: WorkRepo) -> None
                        cwd=work.first_clone)  # fmt: skip
     assert proc.returncode == 2 and "--agent-cmd runs the command backend" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_each_loop_is_forked_into_its_own_session_clone_environment_and_log(work: WorkRepo, tmp_path: Path) -> None:
+    """The loops come from one launcher that imported the loop once (launcher.py); each must
+    still look like a loop started on its own: session leader (so `down` can signal its
+    group), its clone as working directory, its own HARNESS_AGENT and no other HARNESS_*
+    variable of the caller, stdin from /dev/null and its output in its log."""
+    ws = work.workspace("seed")
+    for i in range(2):
+        write_task(ws, f"t{i}", f"f{i}.txt", "x")
+    slow = script(tmp_path, "slow.sh", f'env > "{tmp_path}/$HARNESS_AGENT.env"\nsleep 121.7\n')
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "HARNESS_LEAK": "from-the-caller"}
+    up = run_harness(
+        "up", "--roles", "core-dev=2", "--name", "f3", "--upstream", str(work.upstream),
+        "--backend", "command", f"--loop-arg=--agent-cmd={slow}", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    rows = yaml.safe_load(run_harness("ps", "--name", "f3", "--json", cwd=tmp_path, env=env).stdout)
+    try:
+        pids = {row["agent"]: int(row["handle"]) for row in rows}
+        assert len(set(pids.values())) == 2
+        fleet = tmp_path / "state" / "harness" / "local" / "f3"
+        for agent, pid in pids.items():
+            assert os.getsid(pid) == pid
+            assert Path(f"/proc/{pid}/cwd").resolve() == (fleet / agent / "clone").resolve()
+            assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+            log = (fleet / agent / "loop.log").resolve()
+            assert Path(os.readlink(f"/proc/{pid}/fd/1")) == log == Path(os.readlink(f"/proc/{pid}/fd/2"))
+        # The environment is the loop's own (a forked child's /proc/PID/environ still shows
+        # the launcher's), so look at what its session inherited.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all((tmp_path / f"{a}.env").exists() for a in pids):
+            time.sleep(0.1)
+        for agent in pids:
+            environ = (tmp_path / f"{agent}.env").read_text().splitlines()
+            assert f"HARNESS_AGENT={agent}" in environ and not any(e.startswith("HARNESS_LEAK=") for e in environ)
+            assert f"loop: agent {agent}, role core-dev" in (fleet / agent / "loop.log").read_text()
+    finally:
+        down = run_harness("down", "--name", "f3", "--timeout", "30", cwd=tmp_path, env=env)
+    assert down.returncode == 0 and "stopped 2 of 2" in down.stdout, down.stdout + down.stderr
+    assert locks_upstream(work) == []

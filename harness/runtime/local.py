@@ -1,4 +1,5 @@
-"""The local-process fleet: one ``harness loop`` process per agent, each with its own clone.
+"""The local-process fleet: one ``harness loop`` process per agent, each with its own clone
+(forked from one launcher that imported the loop once: ``launcher.py``).
 
 For machines without Docker (and for ``harness demo``). Layout of a fleet directory::
 
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -72,7 +73,7 @@ class LocalRuntime:
 
     def up(self, spec: FleetSpec) -> list[AgentInfo]:
         directory = (spec.fleet_dir or self.root / spec.name).resolve()
-        if (directory / FLEET_FILE).exists() and any(_alive(a.pid) for a in self._agents_at(directory)):
+        if (directory / FLEET_FILE).exists() and any(is_running(a.pid) for a in self._agents_at(directory)):
             raise HarnessError(f"fleet {spec.name} is already running in {directory}; run `harness down` first")
         if not spec.upstream.exists():
             raise HarnessError(f"{spec.upstream}: no such upstream; pass --upstream PATH or run in a clone")
@@ -81,12 +82,18 @@ class LocalRuntime:
         if directory != self.root / spec.name:
             (self.root / f"{spec.name}.path").write_text(str(directory))
         roster = agent_ids(spec.roles)
-        # Every clone first, then every loop: a loop started early would compete for the
-        # CPU with the clones still being made (8 loops importing on 2 cores staggered the
-        # fleet's start by ~1 s in the fleet benchmark).
-        for agent, _ in roster:
-            _make_clone(spec.upstream, directory / agent)
-        agents = [self._start(spec, directory, agent, role) for agent, role in roster]
+        # The launcher imports the loop while the clones are made, and starts no loop before
+        # every clone exists (a loop importing on a busy core slowed the clones after it).
+        launcher = _start_launcher()
+        try:
+            for agent, _ in roster:
+                _make_clone(spec.upstream, directory / agent)
+            plans = [self._plan(spec, directory, agent, role) for agent, role in roster]
+            agents = _launch(launcher, plans)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.wait()
         data = {"fleet": spec.name, "upstream": str(spec.upstream.resolve()), "agents": [asdict(a) for a in agents]}
         tmp = directory / f".{FLEET_FILE}.tmp"
         tmp.write_text(json.dumps(data, indent=2))
@@ -97,13 +104,13 @@ class LocalRuntime:
         agents = self._agents(fleet)
         for agent in agents:
             Path(agent.stop).touch()
-            if _alive(agent.pid):
+            if is_running(agent.pid):
                 _signal(agent.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while any(_alive(a.pid) for a in agents) and time.monotonic() < deadline:
+        while any(is_running(a.pid) for a in agents) and time.monotonic() < deadline:
             time.sleep(0.1)
         for agent in agents:
-            if _alive(agent.pid):
+            if is_running(agent.pid):
                 _signal(agent.pid, signal.SIGKILL, group=True)
                 _hand_back(agent)
         return self.ps(fleet)
@@ -121,7 +128,7 @@ class LocalRuntime:
                 line = handle.readline()
                 if line:
                     yield line.rstrip("\n")
-                elif follow and _alive(record.pid):
+                elif follow and is_running(record.pid):
                     time.sleep(0.2)
                 else:
                     return
@@ -132,28 +139,44 @@ class LocalRuntime:
         data = json.loads((directory / FLEET_FILE).read_text())
         return [LocalAgent(**a) for a in data["agents"]]
 
-    def _start(self, spec: FleetSpec, directory: Path, agent: str, role: str) -> LocalAgent:
+    def _plan(self, spec: FleetSpec, directory: Path, agent: str, role: str) -> tuple[LocalAgent, dict[str, object]]:
+        """The agent's record (pid to come) and what the launcher needs to start its loop."""
         home = directory / agent
         clone = home / "clone"
         stop = home / "stop"
         stop.unlink(missing_ok=True)
         log, events = home / "loop.log", home / "events.jsonl"
-        argv = [sys.executable, "-m", "harness", "loop", "--repo", str(clone), "--agent", agent, "--role", role]
-        argv += ["--backend", spec.backend, "--log-dir", str(home / "logs"), "--events", str(events)]
-        argv += ["--stop-file", str(stop), *spec.agent_args]
+        args = ["loop", "--repo", str(clone), "--agent", agent, "--role", role, "--backend", spec.backend]
+        args += ["--log-dir", str(home / "logs"), "--events", str(events), "--stop-file", str(stop), *spec.agent_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
         env["HARNESS_AGENT"] = agent
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                cwd=clone,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return LocalAgent(agent, role, proc.pid, time.time(), str(clone), str(log), str(events), str(stop))
+        record = LocalAgent(agent, role, 0, 0.0, str(clone), str(log), str(events), str(stop))
+        return record, {"args": args, "cwd": str(clone), "env": env, "log": str(log), "backend": spec.backend}
+
+
+def _start_launcher() -> subprocess.Popen[str]:
+    """The process that imports the loop once and forks every loop (launcher.py). Its working
+    directory is the folder holding this package, so a ``harness`` directory in the caller's
+    directory (an agent's clone of harness itself) cannot shadow it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.runtime.launcher"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def _launch(launcher: subprocess.Popen[str], plans: list[tuple[LocalAgent, dict[str, object]]]) -> list[LocalAgent]:
+    out, err = launcher.communicate(json.dumps([launch for _, launch in plans]))
+    lines = out.strip().splitlines()
+    if launcher.returncode != 0 or not lines:
+        why = (err.strip().splitlines() or [f"exit {launcher.returncode}"])[-1]
+        raise HarnessError(f"cannot start the loops: {why}")
+    pids = json.loads(lines[-1])
+    now = time.time()
+    return [replace(record, pid=int(pid), started_at=now) for (record, _), pid in zip(plans, pids, strict=True)]
 
 
 def _make_clone(upstream: Path, home: Path) -> None:
@@ -168,7 +191,7 @@ def _make_clone(upstream: Path, home: Path) -> None:
         GitRepo(home).run("clone", "--quiet", "--shared", str(upstream.resolve()), str(clone))
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """Running (not a zombie); reaps our own exited children so they stop looking alive."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
@@ -211,7 +234,7 @@ def _info(agent: LocalAgent) -> AgentInfo:
     from harness import records
     from harness.loop_events import read_events
 
-    alive = _alive(agent.pid)
+    alive = is_running(agent.pid)
     events = read_events(Path(agent.events))
     held = [record.task for record in records.all_records(Path(agent.clone) / ".git" / "harness")]
     return AgentInfo(
