@@ -219,4 +219,8 @@ def _json_string(text: str) -> str:
 
 
 if __name__ == "__main__":
+    # Run by path, Python put this file's folder first on sys.path, where its siblings
+    # (base.py, command.py, ...) would shadow top-level modules of the same names.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     sys.exit(main())
