@@ -23,6 +23,7 @@ from harness.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, pu
 from harness.pushslot import push_slot
 from harness.snapshot import Snapshot, read_snapshot
 from harness.tasks import spec_path
+from harness.upstreamref import direct_tip
 from harness.workspace import Workspace
 
 
@@ -112,8 +113,16 @@ def _release_with_work(
     """Rebase the local commits on the tip, add the release commit (and the next claim's),
     push them all at once."""
     env = identity_env(ws.agent)
+    based_on: list[str] = []  # the tip our commits were last rebased onto (main never moves back)
 
     def attempt() -> tuple[str, ClaimResult | None]:
+        early = direct_tip(ws.repo, ws.config.branch)
+        if early is not None and early not in based_on:
+            # A clone borrowing a local upstream's objects reads the tip for free: rebase
+            # onto it before queueing, so a turn that finds main unchanged holds the slot,
+            # which every other pusher waits for, only to decide and push.
+            _rebase_onto(ws, early)
+            based_on[:] = [early]
         with push_slot(ws.repo):
             commit, planned = _attempt()
         if move_branch:
@@ -127,7 +136,9 @@ def _release_with_work(
         snap = read_snapshot(ws.repo, tip)
         reconcile(ws, snap)
         _fenced_check_parking(ws, snap, task)
-        _rebase_onto(ws, REMOTE_MAIN)
+        if tip not in based_on:
+            _rebase_onto(ws, REMOTE_MAIN)
+            based_on[:] = [tip] if tip else []
         change = _release_change(ws, task, outcome, note, snap)
         commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
         planned = _plan_next_claim(ws, claim_next, commit)

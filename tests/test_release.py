@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness import records
+from harness.errors import HarnessError
 from harness.lockfile import new_nonce
 from harness.locks import ClaimRequest, claim
 from harness.release import NextClaim, Outcome, release
 from harness.snapshot import Snapshot
+from harness.workspace import open_workspace
 from tests.conftest import WorkRepo, commit_file, git
 
 
@@ -47,3 +51,36 @@ def test_a_next_claim_that_cannot_be_made_leaves_the_release_alone(work: WorkRep
     assert "agent: b1" in (work.upstream_file("current_tasks/t3.lock") or "")
     assert records.read_record(ws.state_dir, "t3") is None  # no pending record left behind
     assert git(work.upstream, "log", "--format=%s", "main").count("claim: t3") == 1
+
+
+def test_a_borrowing_clone_rebases_onto_a_moved_main_and_keeps_everything(work: WorkRepo) -> None:
+    """A clone made like `harness up` makes them rebases on the tip it reads before queueing
+    for the push slot; what others pushed meanwhile and our work both land."""
+    ws = open_workspace(work.clone("a1", shared=True), "a1")
+    claim(ws, "t1")
+    git(ws.root, "pull", "--quiet", "--rebase")
+    commit_file(ws.root, "src/t1.txt", "one\n", "t1: the work")
+    other = work.clone("other")
+    commit_file(other, "src/other.txt", "theirs\n", "someone else's work")
+    git(other, "push", "--quiet", "origin", "HEAD:main")
+    result = release(ws, "t1", Outcome.DONE)
+    assert result.work_commits == 1
+    subjects = work.upstream_git("log", "--format=%s", "-3", "main").splitlines()
+    assert subjects == ["release: t1 (done)", "t1: the work", "someone else's work"]
+    assert work.upstream_file("src/t1.txt") == "one\n" and work.upstream_file("src/other.txt") == "theirs\n"
+    assert work.upstream_file("current_tasks/t1.lock") is None
+
+
+def test_a_borrowing_clone_whose_work_conflicts_changes_nothing(work: WorkRepo) -> None:
+    ws = open_workspace(work.clone("a1", shared=True), "a1")
+    claim(ws, "t1")
+    git(ws.root, "pull", "--quiet", "--rebase")
+    mine = commit_file(ws.root, "README.md", "mine\n", "t1: my README")
+    other = work.clone("other")
+    commit_file(other, "README.md", "theirs\n", "their README")
+    git(other, "push", "--quiet", "origin", "HEAD:main")
+    with pytest.raises(HarnessError, match=r"conflict with upstream main in README\.md"):
+        release(ws, "t1", Outcome.DONE)
+    assert git(ws.root, "rev-parse", "HEAD").strip() == mine  # our commit, untouched
+    assert not (ws.repo.git_dir / "rebase-merge").exists()
+    assert "agent: a1" in (work.upstream_file("current_tasks/t1.lock") or "")  # still ours
