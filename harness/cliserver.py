@@ -12,7 +12,7 @@ the client gets its exit status (a death by signal N as 128+N).
 
 One server per socket, by a ``flock`` held for the server's life on ``SOCKET.lock`` (which
 also holds its pid, for ``--stop``). It leaves after ``$HARNESS_SERVER_IDLE`` seconds
-(default 120) with no request, removing its socket; SIGTERM makes it stop listening and
+(default 900) with no request, removing its socket; SIGTERM makes it stop listening and
 leave once the commands it runs have ended.
 """
 
@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from harness import client
 from harness.cliserver_child import Request, decode_request, run_child
 
-IDLE_SECONDS = 120.0
+# An agent's claim and its release are a session apart (often 10-30 minutes with an LLM);
+# a shorter life would make most served commands start a server instead of using one.
+IDLE_SECONDS = 900.0
 READ_SECONDS = 2.0  # a client sends its whole request at once; a slower one is not a client
 TERM_GRACE = 2.0  # between SIGTERM and SIGKILL of a served command whose client went away
 MAX_REQUEST = 16 << 20
