@@ -80,7 +80,7 @@ def _serve(request: Request) -> int:
     except OSError as exc:
         _say(f"error: {os.fsdecode(request.cwd)}: {exc.strerror}")
         return 1
-    return _run_cli(sys.argv[1:])
+    return run_cli(sys.argv[1:])
 
 
 def _reset_signals() -> None:
@@ -117,7 +117,9 @@ def _text_stream(fd: int, mode: str, like: TextIO, line_buffering: bool) -> io.T
     )
 
 
-def _run_cli(args: list[str]) -> int:
+def run_cli(args: list[str]) -> int:
+    """The click CLI's ``main(args)`` in this process, as the exit code the interpreter
+    would have given it, with stdout and stderr flushed (the caller leaves by ``os._exit``)."""
     from harness.cli import main
 
     try:

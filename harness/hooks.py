@@ -2,10 +2,11 @@
 
 The hook is a short sh script. It decides lock-only pushes (only ``current_tasks/``
 changed) itself, with one ``git diff-tree`` whose listing the shell reads, and no Python
-start-up, so claims cost about what an unhooked push costs. It also lets through, the same way, a push to a main whose
-harness.yaml configures neither ``tests:`` nor ``gate:`` when the push leaves harness.yaml
-alone (one ``git grep`` more): there is nothing to test and nothing protected. Any other update of the gated
-branch is handed, with the same stdin, to ``harness gate --pre-receive`` run by the Python recorded at install time.
+start-up, so claims cost about what an unhooked push costs. It also lets through, the same
+way, a push to a main whose harness.yaml configures neither ``tests:`` nor ``gate:`` when
+the push leaves harness.yaml alone (one ``git grep`` more): there is nothing to test and
+nothing protected. Any other update of the gated branch is handed, with the same stdin, to
+``harness gate --pre-receive`` run by the Python recorded at install time.
 Other refs (heartbeats, orphans, parked work) pass untouched.
 """
 

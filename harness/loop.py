@@ -43,7 +43,7 @@ from harness.publish import REMOTE_MAIN
 from harness.session import resolve_user
 from harness.snapshot import read_snapshot
 from harness.tasks import TaskSpec
-from harness.upstreamref import direct_tip
+from harness.upstreamref import borrowed_upstream, read_branch
 from harness.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -114,10 +114,11 @@ def tip_moved(ws: Workspace) -> Callable[[], bool] | None:
     main has moved since our last sync, so an idle loop claims the moment a task is handed
     back or unblocked instead of sleeping out its backoff. None for other clones: polling a
     remote would cost the upstream a fetch per tick."""
-    seen = ws.repo.rev_parse(REMOTE_MAIN)
-    if direct_tip(ws.repo, ws.config.branch) is None:
+    upstream = borrowed_upstream(ws.repo)  # found once: each look is then one file read
+    if upstream is None:
         return None
-    return lambda: direct_tip(ws.repo, ws.config.branch) not in (None, seen)
+    seen, branch = ws.repo.rev_parse(REMOTE_MAIN), ws.config.branch
+    return lambda: read_branch(upstream, branch) not in (None, seen)
 
 
 def run_loop(ws: Workspace, options: LoopOptions, say: Say) -> LoopSummary:

@@ -27,6 +27,8 @@ import sys
 import traceback
 from typing import Any
 
+from harness.cliserver_child import run_cli
+
 # What a loop imports before its first iteration (measured with -X importtime).
 PRELOAD = ("harness.cli", "harness.cli_loop", "harness.loop", "harness.agents.base")
 
@@ -52,18 +54,12 @@ def _fork_loop(loop: dict[str, Any]) -> int:
     code = 1
     try:
         _become_loop(loop)
-        from harness.cli import main as cli_main
-
-        cli_main(list(loop["args"]))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # the child must never return into the launcher's code
+        code = run_cli(list(loop["args"]))
+    except BaseException:  # set-up failed: say why in the log, never return into the launcher
         traceback.print_exc()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
         os._exit(code)
 
 
@@ -74,7 +70,7 @@ def _become_loop(loop: dict[str, Any]) -> None:
     os.dup2(devnull, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.closerange(3, 1024)  # the launcher's stdin/stdout pipes must not stay open in the loop
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the launcher's pipes must not stay open in the loop
     os.chdir(loop["cwd"])
     os.environ.clear()
     os.environ.update(loop["env"])

@@ -66,8 +66,7 @@ class LocalRuntime:
         path = self.fleet_dir(fleet) / FLEET_FILE
         if not path.exists():
             raise HarnessError(f"no local fleet named {fleet!r} (looked for {path}); start one with `harness up`")
-        data = json.loads(path.read_text())
-        return [LocalAgent(**a) for a in data["agents"]]
+        return self._agents_at(path.parent)
 
     # -- the protocol ----------------------------------------------------------------
 
