@@ -36,7 +36,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   if [ -x .venv/bin/harness ]; then
     .venv/bin/harness image base --tag "$BASE_IMAGE"
   else
-    # Before `make test` has made the venv: the same steps as harness/image.py::build_base.
+    # Before `make test` has made the venv: the same steps as harness/runtime/image.py::build_base.
     root=$(mktemp -d)
     # The Debian archive apt already uses on this machine (no host is hard-coded here).
     mirror=$( { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } |

@@ -25,8 +25,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from harness import bisect  # noqa: E402
-from harness.bisect import Round, Verdict  # noqa: E402
+from harness.bisect import search as bisect  # noqa: E402
+from harness.bisect.search import Round, Verdict  # noqa: E402
 
 SANITY = 2
 

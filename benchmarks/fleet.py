@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.gitops import GitRepo, identity_env
+from harness.git.repo import GitRepo, identity_env
 from harness.initrepo import init_work_repo
-from harness.loop_events import read_events
+from harness.loop.events import read_events
 from harness.runtime.base import FleetSpec
 from harness.runtime.local import LocalRuntime, is_running
-from harness.tasks import TaskSpec, spec_path
+from harness.tasks.specs import TaskSpec, spec_path
 
 
 def build(base: Path, tasks: int, delay: float, hook: bool) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.common import hermetic_env
 from harness.config import SuiteSettings
-from harness.hooks import install_hooks
+from harness.gate.hooks import install_hooks
 from harness.initrepo import init_work_repo
 from harness.testing.suite import run_suite
 

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.config import LockSettings
-from harness.gitops import GitRepo
-from harness.history import load_history
-from harness.history_log import log_argv
-from harness.history_stats import Window, history_stats
-from harness.lockfile import Lock
+from harness.git.repo import GitRepo
+from harness.history.gitlog import log_argv
+from harness.history.holds import load_history
+from harness.history.stats import Window, history_stats
+from harness.locks.lockfile import Lock
 
 AGENTS = [f"core-dev-{i:02d}" for i in range(1, 15)] + ["dedup-01", "perf-01"]
 

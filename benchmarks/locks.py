@@ -25,7 +25,7 @@ from benchmarks.common import hermetic_env
 from harness import cliserver
 from harness.client import socket_path
 from harness.initrepo import init_work_repo
-from harness.locks import claim
+from harness.locks.claim import claim
 from harness.workspace import Workspace, open_workspace
 
 RAW_RETRY = """

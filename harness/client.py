@@ -45,7 +45,7 @@ def main() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    from harness.cli import main as run_here
+    from harness.cli.main import main as run_here
 
     run_here()
 

@@ -41,14 +41,14 @@ TERM_GRACE = 2.0  # between SIGTERM and SIGKILL of a served command whose client
 MAX_REQUEST = 16 << 20
 FD_BYTES = 4 * 3
 PRELOAD = (
-    "harness.cli",
-    "harness.cli_tasks",
-    "harness.locks",
-    "harness.release",
-    "harness.status",
-    "harness.taskops",
-    "harness.tasks",
-    "harness.textfmt",
+    "harness.cli.main",
+    "harness.cli.tasks",
+    "harness.locks.claim",
+    "harness.locks.release",
+    "harness.locks.status",
+    "harness.tasks.ops",
+    "harness.tasks.specs",
+    "harness.history.textfmt",
     "harness.workspace",
     "tenacity",  # the retry policies import it after a first failed attempt
 )
@@ -304,7 +304,7 @@ def preload() -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
-    from harness.cli import cli
+    from harness.cli.main import cli
 
     cli.list_commands(click.Context(cli))  # registers the lazily loaded areas (`tasks`)
 

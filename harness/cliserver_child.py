@@ -120,7 +120,7 @@ def _text_stream(fd: int, mode: str, like: TextIO, line_buffering: bool) -> io.T
 def run_cli(args: list[str]) -> int:
     """The click CLI's ``main(args)`` in this process, as the exit code the interpreter
     would have given it, with stdout and stderr flushed (the caller leaves by ``os._exit``)."""
-    from harness.cli import main
+    from harness.cli.main import main
 
     try:
         main(args)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from harness.config import CONFIG_NAME
 from harness.errors import HarnessError
-from harness.gitops import GitRepo, identity_env, init_bare
-from harness.hooks import install_hooks
-from harness.lockfile import LOCK_DIR
+from harness.gate.hooks import install_hooks
+from harness.git.repo import GitRepo, identity_env, init_bare
+from harness.locks.lockfile import LOCK_DIR
 from harness.resources import lock_readme_text, prompt_files
-from harness.tasks import TASK_DIR
+from harness.tasks.specs import TASK_DIR
 
 DEFAULT_CONFIG = """\
 # harness configuration: see docs/config.md in the harness repository.

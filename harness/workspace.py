@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.client import CLIENT_PID_ENV
 from harness.config import Config, load_config
 from harness.errors import HarnessError, UsageError
-from harness.gitops import GitRepo
+from harness.git.repo import GitRepo
 
 AGENT_ID_MAX = 100
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.image import DEFAULT_BASE, build
 from harness.runtime.base import FleetSpec, agent_ids
 from harness.runtime.docker import DockerOptions, DockerRuntime, connect, image_exists
 from harness.runtime.fleetstate import fleet_dir
+from harness.runtime.image import DEFAULT_BASE, build
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from harness.loop import LoopOptions, LoopSummary, run_loop
-from harness.loop_config import AgentSettings, LoopSettings
-from harness.taskops import add_task
-from harness.tasks import TaskSpec
+from harness.loop.config import AgentSettings, LoopSettings
+from harness.loop.runner import LoopOptions, LoopSummary, run_loop
+from harness.tasks.ops import add_task
+from harness.tasks.specs import TaskSpec
 from harness.workspace import Workspace
 from tests.conftest import WorkRepo, git
 

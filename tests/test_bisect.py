@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from harness import bisect
-from harness.bisect import Round, Verdict
+from harness.bisect import search as bisect
+from harness.bisect.search import Round, Verdict
 
 SANITY = 2  # the all-oracle and all-candidate probes every bisection starts with
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.tasks import parse_spec
+from harness.tasks.specs import parse_spec
 from tests.conftest import WorkRepo, run_harness
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc (Debian package gcc)")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect import Verdict
-from harness.bisect_probe import ProbeRunner, ProbeSettings
-from harness.tasks import parse_spec
+from harness.bisect.probe import ProbeRunner, ProbeSettings
+from harness.bisect.search import Verdict
+from harness.tasks.specs import parse_spec
 from tests.conftest import WorkRepo, run_harness
 
 

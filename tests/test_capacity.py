@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capacity import CapacityError, Host, check_fleet_memory, parse_size, plan
 from harness.errors import ExitCode, UsageError
+from harness.runtime.capacity import CapacityError, Host, check_fleet_memory, parse_size, plan
 from tests.conftest import run_harness
 
 GIB = 1024**3

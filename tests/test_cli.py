@@ -129,7 +129,7 @@ def test_init_installs_the_gate_on_the_upstream(tmp_path: Path) -> None:
 
 def test_a_bug_is_still_one_line_with_the_traceback_kept(tmp_path: Path) -> None:
     code = (
-        "import harness.cli as c\n"
+        "import harness.cli.main as c\n"
         "@c.cli.command()\n"
         "def boom() -> None:\n"
         "    raise RuntimeError('kaput')\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.demo_project import demo_tasks
+from harness.demo.project import demo_tasks
 from tests.conftest import run_harness
 
 

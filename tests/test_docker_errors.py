@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import CapacityError
 from harness.errors import ExitCode, HarnessError, UsageError
 from harness.runtime.base import FleetSpec, parse_roles
+from harness.runtime.capacity import CapacityError
 from harness.runtime.docker import DockerOptions, DockerRuntime, EngineUnavailable
 from tests.conftest import WorkRepo, run_harness
 from tests.docker_support import Fleet, agent_image, docker, engine  # noqa: F401

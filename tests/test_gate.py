@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.baseline import BaselineStore
-from harness.gate import Regressions, pre_push
+from harness.gate.baseline import BaselineStore
+from harness.gate.check import Regressions, pre_push
 from tests.conftest import WorkRepo, commit_file, git, run_harness
 
 CONFIG = """\

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import GitError, UpstreamUnreachable
-from harness.gitops import GitRepo, PushStatus, clean_env, identity_env
+from harness.git.repo import GitRepo, PushStatus, clean_env, identity_env
 from tests.conftest import WorkRepo, commit_file, git
 
 

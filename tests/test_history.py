@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from harness.history_query import run_history
-from harness.lockfile import Lock
+from harness.history.query import run_history
+from harness.locks.lockfile import Lock
 from harness.workspace import open_workspace
 from tests.conftest import WorkRepo, commit_file, git, run_harness
 
@@ -216,7 +216,7 @@ def test_history_written_by_harness_itself_reads_back(work: WorkRepo) -> None:
 
 
 def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path) -> None:
-    from harness.loop_events import IterationEvent, append_event
+    from harness.loop.events import IterationEvent, append_event
 
     path = tmp_path / "agent_logs" / "events.jsonl"
     who = ("core-dev-01", "core-dev")
@@ -236,7 +236,7 @@ def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path)
 
 
 def test_tests_passing_come_from_the_gates_baselines_on_the_upstream(work: WorkRepo) -> None:
-    from harness.baseline import Baseline, BaselineStore
+    from harness.gate.baseline import Baseline, BaselineStore
 
     clone = work.clone("a1")
     store = BaselineStore(work.upstream / "harness" / "baseline")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.image import apt_mirror
+from harness.runtime.image import apt_mirror
 
 
 def test_mirror_is_read_from_deb822_and_one_line_sources(tmp_path: Path) -> None:

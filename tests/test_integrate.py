@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.loop_events import read_events
-from harness.taskops import add_task
-from harness.tasks import TaskSpec
+from harness.loop.events import read_events
+from harness.tasks.ops import add_task
+from harness.tasks.specs import TaskSpec
 from tests.conftest import WorkRepo, commit_file, git
 from tests.loophelpers import FAST, locks_upstream, parked_refs, run, script, short
 

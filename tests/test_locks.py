@@ -8,14 +8,14 @@ import time
 import pytest
 import yaml
 
-from harness import records
 from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable, UpstreamUnreachable
-from harness.heartbeats import fetch_heartbeats
-from harness.locks import claim, heartbeat
-from harness.release import Outcome, release
-from harness.status import status
-from harness.taskops import add_task
-from harness.tasks import TaskSpec
+from harness.locks import records
+from harness.locks.claim import claim, heartbeat
+from harness.locks.heartbeats import fetch_heartbeats
+from harness.locks.release import Outcome, release
+from harness.locks.status import status
+from harness.tasks.ops import add_task
+from harness.tasks.specs import TaskSpec
 from tests.conftest import WorkRepo, commit_file, git
 
 LEASE = 1800

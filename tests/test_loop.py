@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.loop_events import read_events
+from harness.loop.events import read_events
 from tests.conftest import WorkRepo, git
 from tests.loophelpers import (
     FAST,
@@ -163,7 +163,7 @@ def test_budget_stops_the_loop_when_the_reported_cost_is_spent(work: WorkRepo, t
 
 
 def test_nothing_to_claim_with_once_returns_instead_of_waiting(work: WorkRepo) -> None:
-    from harness.locks import claim
+    from harness.locks.claim import claim
 
     other = work.workspace("other")
     write_task(other, "t1", "x.txt", "x")
@@ -323,8 +323,8 @@ def test_each_release_carries_the_next_claim_but_not_past_the_last_iteration(wor
 def test_an_idle_loop_claims_the_moment_a_task_is_handed_back(work: WorkRepo) -> None:
     """A clone borrowing a local upstream's objects watches main while it backs off: a task
     handed back is claimed at once, not after the backoff (60 s here)."""
-    from harness.locks import claim
-    from harness.release import release
+    from harness.locks.claim import claim
+    from harness.locks.release import release
     from harness.workspace import open_workspace
 
     other = work.workspace("other")

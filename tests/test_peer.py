@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.peer import MAX_FILE_BYTES, excluded, filter_snapshot, peer_directories
+from harness.runtime.peer import MAX_FILE_BYTES, excluded, filter_snapshot, peer_directories
 from tests.conftest import WorkRepo, run_harness
 
 WORK_FILES = {"src/main.c": "int main(){}\n", "notes/progress.md": "half done\n", "README.md": "readme\n"}

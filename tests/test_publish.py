@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.gitops import GitRepo
-from harness.publish import REMOTE_MAIN, Change, publish
+from harness.git.publish import REMOTE_MAIN, Change, publish
+from harness.git.repo import GitRepo
 from tests.conftest import WorkRepo, git
 
 

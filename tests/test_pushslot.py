@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 
-from harness.gitops import GitRepo
-from harness.pushslot import SLOT_WAIT_SECONDS, push_slot
-from harness.upstreamref import local_upstream
+from harness.git.pushslot import SLOT_WAIT_SECONDS, push_slot
+from harness.git.repo import GitRepo
+from harness.git.upstream import local_upstream
 from tests.conftest import WorkRepo
 
 

@@ -17,7 +17,7 @@ TRIALS = 3
 # Each racer sleeps until a shared start time so that all pushes really collide.
 _STARTER = (
     "import sys, time\n"
-    "from harness.cli import main\n"
+    "from harness.cli.main import main\n"
     "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
     "main(sys.argv[2:])\n"
 )

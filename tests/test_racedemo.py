@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.racedemo import run_race
+from harness.demo.race import run_race
 from tests.conftest import run_harness
 
 

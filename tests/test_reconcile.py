@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import records
 from harness.errors import LockHeld
-from harness.locks import claim
+from harness.locks import records
+from harness.locks.claim import claim
 from tests.conftest import WorkRepo, run_harness
 
 STALE_AFTER = 1800 + 300 + 120

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness import records
 from harness.errors import HarnessError
-from harness.lockfile import new_nonce
-from harness.locks import ClaimRequest, claim
-from harness.release import NextClaim, Outcome, release
-from harness.snapshot import Snapshot
+from harness.locks import records
+from harness.locks.claim import ClaimRequest, claim
+from harness.locks.lockfile import new_nonce
+from harness.locks.release import NextClaim, Outcome, release
+from harness.locks.snapshot import Snapshot
 from harness.workspace import open_workspace
 from tests.conftest import WorkRepo, commit_file, git
 

@@ -16,7 +16,7 @@ import html5lib  # type: ignore[import-untyped]
 import pytest
 from PIL import Image
 
-from harness.report import PLOT_COLORS
+from harness.history.report import PLOT_COLORS
 from tests.conftest import git, run_harness
 from tests.test_history import T0, build_messy
 

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from harness.image import DEFAULT_BASE
-from harness.status import status, with_containers
-from harness.textfmt import status_lines
+from harness.history.textfmt import status_lines
+from harness.locks.status import status, with_containers
+from harness.runtime.image import DEFAULT_BASE
 from tests.conftest import WorkRepo, run_harness
 from tests.docker_support import docker, engine  # noqa: F401  (engine is a fixture)
 

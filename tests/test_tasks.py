@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError, NotClaimable
-from harness.lockfile import Lock
-from harness.locks import claim
-from harness.taskops import add_task, next_choice, snapshot_at_tip
-from harness.tasks import Board, TaskSpec, claimable, files_clash, parse_spec, unblock_counts, unclaimable_reason
+from harness.locks.claim import claim
+from harness.locks.lockfile import Lock
+from harness.tasks.ops import add_task, next_choice, snapshot_at_tip
+from harness.tasks.specs import Board, TaskSpec, claimable, files_clash, parse_spec, unblock_counts, unclaimable_reason
 from tests.conftest import WorkRepo, commit_file, git
 
 EXISTING = ("src/x.c", "src/y.c", "README.md")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.baseline import Baseline, BaselineStore
-from harness.image import DEFAULT_BASE
+from harness.gate.baseline import Baseline, BaselineStore
+from harness.runtime.image import DEFAULT_BASE
 from tests.conftest import WorkRepo, git, run_harness
 from tests.docker_support import docker, engine  # noqa: F401  (engine is a fixture)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import LockHeld
-from harness.gitops import GitRepo
-from harness.locks import claim
-from harness.publish import REMOTE_MAIN, fetch_main
-from harness.snapshot import read_snapshot
-from harness.upstreamref import borrowed_upstream, direct_tip, read_branch
+from harness.git.publish import REMOTE_MAIN, fetch_main
+from harness.git.repo import GitRepo
+from harness.git.upstream import borrowed_upstream, direct_tip, read_branch
+from harness.locks.claim import claim
+from harness.locks.snapshot import read_snapshot
 from harness.workspace import open_workspace
 from tests.conftest import WorkRepo, commit_file, git
 

@@ -19,7 +19,7 @@ def get_backend(name: str) -> Backend:
     # Imported here, not at the top: the builtin agent's process imports this package and
     # should not pay for config parsing it never does.
     from harness.errors import UsageError
-    from harness.loop_config import BACKENDS
+    from harness.loop.config import BACKENDS
 
     if name not in BACKENDS:
         raise UsageError(f"unknown agent backend {name!r}; expected one of: {', '.join(BACKENDS)}")

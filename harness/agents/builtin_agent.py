@@ -113,7 +113,7 @@ def _write(path: str, text: str) -> None:
 
 
 def _resolve(root: str) -> int:
-    from harness.markers import keep_both_sides
+    from harness.git.markers import keep_both_sides
 
     files = _git(root, "diff", "--name-only", "--diff-filter=U").stdout.split()
     for name in files:
@@ -147,8 +147,8 @@ def _claim_next(root: str) -> str:
     from pathlib import Path
 
     from harness.errors import HarnessError
-    from harness.locks import claim
-    from harness.taskops import next_choice, snapshot_at_tip
+    from harness.locks.claim import claim
+    from harness.tasks.ops import next_choice, snapshot_at_tip
     from harness.workspace import open_workspace
 
     ws = open_workspace(Path(root), os.environ.get("HARNESS_AGENT"))
@@ -169,7 +169,7 @@ def _claim_next(root: str) -> str:
 def _release(root: str, task: str) -> None:
     from pathlib import Path
 
-    from harness.release import Outcome, release
+    from harness.locks.release import Outcome, release
     from harness.workspace import open_workspace
 
     release(open_workspace(Path(root), os.environ.get("HARNESS_AGENT")), task, Outcome.DONE)

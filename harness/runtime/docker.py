@@ -25,12 +25,12 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from harness.capacity import Host, check_fleet_memory, parse_size
 from harness.errors import HarnessError, UsageError
-from harness.peer import SHARED_DIR, PeerResult, filter_snapshot
 from harness.runtime import containerspec as cs
 from harness.runtime import fleetstate as fs
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
+from harness.runtime.capacity import Host, check_fleet_memory, parse_size
+from harness.runtime.peer import SHARED_DIR, PeerResult, filter_snapshot
 
 GONE_STATES = ("exited", "dead")
 EVENTS_FILE = "/workspace/agent_logs/events.jsonl"  # the loop's default: <log dir>/events.jsonl
@@ -351,7 +351,7 @@ def _explain(exc: APIError) -> str:
     return str(getattr(exc, "explanation", None) or exc).splitlines()[0]
 
 
-# -- images (harness/image.py decides what to build; the SDK calls live here) --------------
+# -- images (harness/runtime/image.py decides what to build; the SDK calls live here) --------------
 
 
 def import_rootfs(tarball: Path, tag: str) -> str:

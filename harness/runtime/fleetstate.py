@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, UsageError
-from harness.gitops import GitRepo
+from harness.git.repo import GitRepo
 
 STATE_FILE = "state.json"
 
@@ -114,8 +114,8 @@ def supervisor_clone(fleet: str, upstream: Path) -> Path:
 
 def held_tasks(clone: Path, agents: Iterable[str]) -> dict[str, list[str]]:
     """Tasks whose lock at the upstream tip names one of ``agents``: agent -> tasks."""
-    from harness.publish import fetch_main
-    from harness.snapshot import read_snapshot
+    from harness.git.publish import fetch_main
+    from harness.locks.snapshot import read_snapshot
     from harness.workspace import open_workspace
 
     wanted = set(agents)
@@ -131,7 +131,7 @@ def held_tasks(clone: Path, agents: Iterable[str]) -> dict[str, list[str]]:
 def release_abandoned(clone: Path, agent: str, tasks: Iterable[str], why: str) -> list[str]:
     """Release ``agent``'s locks as abandoned; returns one line per task for the log."""
     from harness.errors import Fenced
-    from harness.release import Outcome, release
+    from harness.locks.release import Outcome, release
     from harness.workspace import open_workspace
 
     ws = open_workspace(clone, agent)
@@ -157,7 +157,7 @@ def known_roles(upstream: Path) -> set[str]:
     import tempfile
 
     from harness.config import CONFIG_NAME, load_config
-    from harness.gitops import GitRepo
+    from harness.git.repo import GitRepo
 
     repo = GitRepo(upstream)
     prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()

@@ -30,7 +30,7 @@ from typing import Any
 from harness.cliserver_child import run_cli
 
 # What a loop imports before its first iteration (measured with -X importtime).
-PRELOAD = ("harness.cli", "harness.cli_loop", "harness.loop", "harness.agents.base")
+PRELOAD = ("harness.cli.main", "harness.cli.loop", "harness.loop.runner", "harness.agents.base")
 
 
 def main() -> int:

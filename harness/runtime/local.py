@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.gitops import GitRepo
+from harness.git.repo import GitRepo
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
 
 FLEET_FILE = "fleet.json"
@@ -217,8 +217,8 @@ def _signal(pid: int, sig: signal.Signals, group: bool = False) -> None:
 
 def _hand_back(agent: LocalAgent) -> None:
     """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
-    from harness import records
-    from harness.release import Outcome, release
+    from harness.locks import records
+    from harness.locks.release import Outcome, release
     from harness.workspace import open_workspace
 
     try:
@@ -230,8 +230,8 @@ def _hand_back(agent: LocalAgent) -> None:
 
 
 def _info(agent: LocalAgent) -> AgentInfo:
-    from harness import records
-    from harness.loop_events import read_events
+    from harness.locks import records
+    from harness.loop.events import read_events
 
     alive = is_running(agent.pid)
     events = read_events(Path(agent.events))

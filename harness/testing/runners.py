@@ -21,7 +21,8 @@ from typing import Protocol
 
 from harness.config import SuiteSettings
 from harness.errors import ConfigError
-from harness.testing import junit, proc
+from harness.runtime import process as proc
+from harness.testing import junit
 from harness.testing.model import Outcome, TestResult, one_line
 
 Progress = Callable[[int, int, int], None]  # done, total, failed

@@ -1,0 +1,169 @@
+"""``harness up/down/ps/logs`` (``--runtime local|docker``) and ``harness demo``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.cli.main import emit_json
+
+RUNTIMES = ("local", "docker")
+
+
+def _runtime(name: str, image: str | None = None, verify: Path | None = None) -> Any:
+    if name == "docker":
+        from dataclasses import replace
+
+        from harness.runtime.docker import DockerRuntime, options_from_env  # lazy: only this path imports docker
+
+        options = options_from_env()
+        options = replace(options, image=image or options.image, verify=verify or options.verify)
+        return DockerRuntime(options)
+    from harness.runtime.local import LocalRuntime
+
+    return LocalRuntime()
+
+
+def _print_agents(infos: list[Any], as_json: bool) -> None:
+    if as_json:
+        emit_json([asdict(i) for i in infos])
+        return
+    from harness.history.textfmt import human_age
+
+    click.echo(f"{'AGENT':16} {'ROLE':10} {'STATE':8} {'ITER':>4} {'UP':>6}  {'TASK':24} HANDLE")
+    for info in infos:
+        iteration = "-" if info.iteration is None else str(info.iteration)
+        click.echo(
+            f"{info.agent:16} {info.role:10} {info.state:8} {iteration:>4} "
+            f"{human_age(info.uptime_seconds):>6}  {info.task or '-':24} {info.handle}"
+        )
+
+
+def _upstream_of(repo: Path) -> Path:
+    from harness.git.repo import GitRepo
+
+    proc = GitRepo(repo).run("remote", "get-url", "origin", check=False)
+    if proc.returncode != 0:
+        from harness.errors import UsageError
+
+        raise UsageError(f"{repo}: no 'origin' remote; pass --upstream PATH (the bare upstream)")
+    return Path(proc.stdout.decode().strip())
+
+
+fleet_name = click.option("--name", "fleet", default="harness", show_default=True, help="fleet name")
+runtime_opt = click.option("--runtime", type=click.Choice(RUNTIMES), default="local", show_default=True)
+
+
+@click.command()
+@click.option("--roles", required=True, help="agents per role, e.g. core-dev=3,docs=1")
+@click.option("--backend", default="builtin", show_default=True, help="agent backend for every loop")
+@click.option("--upstream", type=click.Path(path_type=Path), default=None, help="bare upstream (default: origin)")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", help="a clone of the upstream")
+@click.option("--fleet-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="local: clones/logs")
+@click.option("--loop-arg", multiple=True, help="extra option for every `harness loop` (repeatable)")
+@click.option("--pass-env", multiple=True, help="environment variable handed to agents (docker; repeatable)")
+@click.option("--memory", default=None, help="docker: memory limit per agent, e.g. 4g")
+@click.option("--cpus", type=click.FloatRange(min=0.1), default=None, help="docker: CPUs per agent")
+@click.option("--network", default="none", show_default=True, help="docker: none or bridge")
+@click.option("--image", default=None, help="docker: agent image (default: $HARNESS_IMAGE or harness-agent:latest)")
+@click.option(
+    "--verify",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="docker: the verifier directory, mounted read-only at /verify",
+)
+@fleet_name
+@runtime_opt
+@click.option("--json", "as_json", is_flag=True)
+def up(
+    roles: str,
+    backend: str,
+    upstream: Path | None,
+    repo: Path,
+    fleet_dir: Path | None,
+    loop_arg: tuple[str, ...],
+    pass_env: tuple[str, ...],
+    memory: str | None,
+    cpus: float | None,
+    network: str,
+    image: str | None,
+    verify: Path | None,
+    fleet: str,
+    runtime: str,
+    as_json: bool,
+) -> None:
+    """Start a fleet: one loop per agent, e.g. --roles core-dev=3,docs=1."""
+    from harness.runtime.base import FleetSpec, parse_roles
+
+    spec = FleetSpec(
+        name=fleet,
+        upstream=(upstream or _upstream_of(repo)).resolve(),
+        roles=parse_roles(roles),
+        backend=backend,
+        agent_args=loop_arg,
+        pass_env=pass_env,
+        memory=memory,
+        cpus=cpus,
+        network=network,
+        fleet_dir=fleet_dir,
+    )
+    _print_agents(_runtime(runtime, image, verify.resolve() if verify else None).up(spec), as_json)
+
+
+@click.command()
+@fleet_name
+@runtime_opt
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait before SIGKILL")
+def down(fleet: str, runtime: str, timeout: float) -> None:
+    """Stop a fleet cleanly: every loop hands its lock back."""
+    infos = _runtime(runtime).down(fleet, timeout)
+    still = [i.agent for i in infos if i.state == "running"]
+    click.echo(f"stopped {len(infos) - len(still)} of {len(infos)} agent(s) of fleet {fleet}")
+    if still:
+        click.echo(f"ERROR down: still running: {', '.join(still)}", err=True)
+
+
+@click.command()
+@fleet_name
+@runtime_opt
+@click.option("--json", "as_json", is_flag=True)
+def ps(fleet: str, runtime: str, as_json: bool) -> None:
+    """The fleet's agents: state, iteration, current task."""
+    _print_agents(_runtime(runtime).ps(fleet), as_json)
+
+
+@click.command()
+@click.argument("agent")
+@fleet_name
+@runtime_opt
+@click.option("-f", "--follow", is_flag=True, help="keep printing while the agent runs")
+def logs(agent: str, fleet: str, runtime: str, follow: bool) -> None:
+    """The loop output of one agent."""
+    for line in _runtime(runtime).logs(fleet, agent, follow):
+        click.echo(line)
+
+
+@click.command()
+@click.option("--agents", type=click.IntRange(1, 32), default=4, show_default=True, help="builtin agents")
+@click.option("--tasks", type=click.IntRange(4, 200), default=24, show_default=True, help="task specs")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep the demo's upstream and clones here (default: a temporary directory)",
+)
+@click.option("--delay", type=float, default=0.4, show_default=True, help="seconds each scripted session 'thinks'")
+def demo(agents: int, tasks: int, directory: Path | None, delay: float) -> None:
+    """A fleet of builtin (scripted) agents on an embedded sample project: no API key, no Docker."""
+    from harness.demo.fleet import run_demo
+
+    run_demo(agents, tasks, directory, delay, click.echo)
+
+
+def register(group: click.Group) -> None:
+    for command in (up, down, ps, logs, demo):
+        group.add_command(command)

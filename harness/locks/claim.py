@@ -1,0 +1,229 @@
+"""The lock protocol: claim, release, heartbeat, reclaim of stale locks, and status.
+
+See DESIGN.md ("The lock protocol") and current_tasks/README.md. In short: a claim is a
+commit adding ``current_tasks/<task>.lock`` (with a fresh nonce) pushed to upstream ``main``
+without force; exactly one racer's push lands, the others re-fetch, see the lock and exit 3.
+The nonce is then confirmed at the upstream tip; a claim whose push was interrupted is
+reconciled by the nonce. A release must find our nonce at the tip, otherwise we were
+fenced: nothing is deleted and our commits are parked on an orphan ref.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable
+from harness.git.publish import REMOTE_MAIN, Change, fetch_main, publish
+from harness.git.upstream import direct_tip
+from harness.locks import records
+from harness.locks.heartbeats import fetch_heartbeats, liveness, push_heartbeat
+from harness.locks.lockfile import Lock, LockEntry, lock_path, new_nonce, utc_iso, validate_task_id
+from harness.locks.snapshot import Snapshot, read_snapshot
+from harness.tasks.specs import unclaimable_reason
+from harness.workspace import Workspace
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    task: str
+    lock: Lock
+    commit: str | None  # None when we already held it
+    reclaimed_from: str | None = None  # agent whose stale lock we took over
+    already_held: bool = False
+
+
+def claim(
+    ws: Workspace,
+    task: str,
+    role: str = "",
+    note: str = "",
+    files: Sequence[str] = (),
+    lease_seconds: int | None = None,
+    clock: Clock = time.time,
+    tip: str | None = None,
+) -> ClaimResult:
+    """Claim ``task`` for ``ws.agent``; LockHeld (3) / NotClaimable (4) when we cannot.
+
+    ``tip``: an upstream tip the caller fetched a moment ago; the first attempt decides on
+    it without fetching again (if main moved since, the push loses and we fetch and retry).
+    """
+    validate_task_id(task)
+    request = ClaimRequest(task, role, note, tuple(files), lease_seconds, new_nonce())
+    outcome: dict[str, ClaimResult] = {}
+
+    def decide(tip: str | None) -> Change | None:
+        snap = read_snapshot(ws.repo, tip)
+        reconcile(ws, snap)
+        change, outcome["result"] = plan_claim(ws, snap, request, clock)
+        return change
+
+    try:
+        published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=tip)
+    except (LockHeld, NotClaimable, ConfigError):
+        drop_if_pending(ws, task, request.nonce)
+        raise
+    result = outcome["result"]
+    if published is None:
+        return result
+    return confirm_claim(ws, result, published.commit)
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    task: str
+    role: str = ""
+    note: str = ""
+    files: tuple[str, ...] = ()
+    lease_seconds: int | None = None
+    nonce: str = ""
+
+
+def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Clock) -> tuple[Change | None, ClaimResult]:
+    """The claim commit's change at ``snap`` (None when we hold the task already), with a
+    pending record written; LockHeld / NotClaimable / ConfigError when it cannot be made."""
+    task = request.task
+    if task in snap.spec_problems:
+        raise ConfigError(snap.spec_problems[task])
+    entry = snap.entries.get(task)
+    previous = _stale_lock_or_raise(ws, entry, clock) if entry else None
+    if entry and previous is None:  # we hold it already
+        assert entry.lock is not None
+        return None, ClaimResult(task, entry.lock, None, already_held=True)
+    reason = unclaimable_reason(snap.board(), task, request.files)
+    if reason:
+        raise NotClaimable(reason)
+    spec = snap.specs.get(task)
+    lock = Lock(
+        task=task,
+        agent=ws.agent,
+        role=request.role or (spec.role if spec and spec.role else ""),
+        host=os.uname().nodename,
+        nonce=request.nonce,
+        generation=previous.generation + 1 if previous else 1,
+        claimed_at=clock(),
+        lease_seconds=request.lease_seconds or ws.config.locks.lease_seconds,
+        note=request.note,
+        files=request.files or (spec.files if spec else ()),
+    )
+    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.PENDING))
+    reclaimed = previous.agent if previous else None
+    change = Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, request.note, previous))
+    return change, ClaimResult(task, lock, None, reclaimed_from=reclaimed)
+
+
+def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResult:
+    """After the push that carried the claim: the nonce at the tip (invariant 2), then held."""
+    _confirm_nonce(ws, planned.task, planned.lock.nonce, commit)
+    records.write_record(ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.HELD))
+    return ClaimResult(planned.task, planned.lock, commit, planned.reclaimed_from)
+
+
+def _claim_message(lock: Lock, note: str, previous: Lock | None) -> str:
+    body = f"{note}\n\n" if note else ""
+    trailers = f"Harness-Agent: {lock.agent}\nHarness-Nonce: {lock.nonce}\n"
+    if previous is not None:
+        trailers += f"Harness-Reclaims: {previous.nonce}\n"
+    verb = "reclaim" if previous else "claim"
+    return f"{verb}: {lock.task}\n\n{body}{trailers}"
+
+
+def _stale_lock_or_raise(ws: Workspace, entry: LockEntry, clock: Clock) -> Lock | None:
+    """The stale lock we may take over; None if it is already ours; LockHeld otherwise."""
+    if entry.lock is None:
+        if entry.path.endswith(".lock"):
+            raise ConfigError(entry.problem)
+        raise LockHeld(
+            f"{entry.task} is held by {entry.path}, a lock harness did not write "
+            f"({entry.first_line!r}); if nobody holds it, delete that file in a commit"
+        )
+    lock = entry.lock
+    record = records.read_record(ws.state_dir, entry.task)
+    if lock.agent == ws.agent and (record is None or record.nonce == lock.nonce):
+        # Ours: this clone claimed it, or a restarted incarnation of the same agent did.
+        records.write_record(ws.state_dir, records.ClaimRecord(entry.task, ws.agent, lock.nonce, records.HELD))
+        return None
+    state = liveness(lock, fetch_heartbeats(ws.repo), ws.config.locks, clock())
+    if not state.stale:
+        raise LockHeld(
+            f"{entry.task} is held by {lock.agent} (claimed {utc_iso(lock.claimed_at)}, "
+            f"last alive {int(state.age)} s ago, stale after {int(state.stale_after)} s)"
+        )
+    return lock
+
+
+def _confirm_nonce(ws: Workspace, task: str, nonce: str, commit: str) -> None:
+    """Invariant 2: after the push, find our nonce at the upstream tip."""
+    tip = direct_tip(ws.repo, ws.config.branch) or ws.repo.remote_ref(f"refs/heads/{ws.config.branch}")
+    if tip != commit:
+        tip = fetch_main(ws.repo, ws.config.branch)
+        entry = read_snapshot(ws.repo, tip).entries.get(task)
+        if entry is None or entry.lock is None or entry.lock.nonce != nonce:
+            records.drop_record(ws.state_dir, task)
+            holder = entry.lock.agent if entry and entry.lock else "nobody"
+            raise LockHeld(f"{task}: our claim landed but the tip no longer carries it (now held by {holder})")
+
+
+def drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
+    record = records.read_record(ws.state_dir, task)
+    if record is not None and record.nonce == nonce and record.state == records.PENDING:
+        records.drop_record(ws.state_dir, task)
+
+
+def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
+    """Settle this clone's claim records against the tip, by nonce. Returns what changed."""
+    notes = []
+    for record in records.all_records(ws.state_dir):
+        entry = snap.entries.get(record.task)
+        ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
+        if ours and record.state == records.PENDING:
+            records.write_record(
+                ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.HELD)
+            )
+            notes.append(f"reconciled: the interrupted claim of {record.task} landed; you hold it")
+        elif not ours:
+            records.drop_record(ws.state_dir, record.task)
+            if record.state == records.PENDING:
+                notes.append(f"reconciled: the interrupted claim of {record.task} did not land")
+    return notes
+
+
+def heartbeat(ws: Workspace, clock: Clock = time.time) -> str:
+    return push_heartbeat(ws.repo, ws.agent, clock())
+
+
+def holder_check(ws: Workspace, snap: Snapshot, task: str) -> Lock:
+    """The lock at the tip, if it is ours; otherwise Fenced (exit 5) with the reason."""
+    entry = snap.entries.get(task)
+    record = records.read_record(ws.state_dir, task)
+    if entry is None or entry.lock is None:
+        raise Fenced(f"{task} is not locked at the upstream tip; there is nothing of yours to release")
+    lock = entry.lock
+    if record is not None and record.nonce != lock.nonce:
+        raise Fenced(f"{task} was reclaimed by {lock.agent} (generation {lock.generation}); your lock is gone")
+    if record is None and lock.agent != ws.agent:
+        raise Fenced(f"{task} is held by {lock.agent}, not by {ws.agent}")
+    return lock
+
+
+def refresh_tip(ws: Workspace) -> str | None:
+    return fetch_main(ws.repo, ws.config.branch)
+
+
+__all__ = [
+    "REMOTE_MAIN",
+    "ClaimRequest",
+    "ClaimResult",
+    "claim",
+    "confirm_claim",
+    "drop_if_pending",
+    "heartbeat",
+    "holder_check",
+    "plan_claim",
+    "reconcile",
+    "refresh_tip",
+]

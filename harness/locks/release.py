@@ -1,0 +1,232 @@
+"""Releasing a lock: the lock's deletion rides with the session's work in one push.
+
+Outcomes: ``done`` (a spec'd task is marked done in the same commit), ``released`` (the
+lock is handed back, the work pushed) and ``abandoned`` (the lock is handed back; local
+commits are not pushed to main but parked on ``refs/harness/parked/<agent>/<task>-<time>-<sha>``).
+Fencing (invariant 3): if the tip no longer carries our nonce, nothing is deleted and any
+local commits are kept on ``refs/harness/orphans/<agent>/<task>-<time>-<sha>``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from harness import retry
+from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable
+from harness.git.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, publish, push_with_network_retry
+from harness.git.pushslot import push_slot
+from harness.git.repo import PushStatus, identity_env
+from harness.git.upstream import direct_tip
+from harness.locks import records
+from harness.locks.claim import (
+    ClaimRequest,
+    ClaimResult,
+    confirm_claim,
+    drop_if_pending,
+    holder_check,
+    plan_claim,
+    reconcile,
+)
+from harness.locks.lockfile import lock_path
+from harness.locks.snapshot import Snapshot, read_snapshot
+from harness.tasks.specs import spec_path
+from harness.workspace import Workspace
+
+
+class Outcome(Enum):
+    DONE = "done"
+    RELEASED = "released"
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    task: str
+    outcome: Outcome
+    commit: str
+    work_commits: int  # commits of the session's work that landed with the release
+    parked_ref: str | None = None
+    next_claim: ClaimResult | None = None  # the claim that rode in the same push
+
+
+# Picks the next task to claim at a tip (the loop's scheduler), or None.
+NextClaim = Callable[[Snapshot], ClaimRequest | None]
+
+
+def release(
+    ws: Workspace,
+    task: str,
+    outcome: Outcome = Outcome.RELEASED,
+    note: str = "",
+    claim_next: NextClaim | None = None,
+    move_branch: bool = True,
+) -> ReleaseResult:
+    """Release ``task``; Fenced (5) when the tip no longer carries our lock.
+
+    ``claim_next`` (the loop's): when the session's work lands, it picks the next task at
+    the state the release creates, and that claim rides in the same push — one trip
+    through the upstream (and its push slot and gate) per iteration instead of two.
+    ``move_branch=False`` leaves the local branch on the (pushed) work instead of moving it
+    to the release commit: for the loop, whose next step checks the tip out anyway.
+    """
+    work = _local_work_count(ws)
+    parked_ref = None
+    next_claim = None
+    if work and outcome is not Outcome.ABANDONED:
+        # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
+        commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next, move_branch)
+    else:
+        snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
+        reconcile(ws, snap)
+        _fenced_check_parking(ws, snap, task)
+        if outcome is Outcome.ABANDONED and work:
+            parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
+
+        def decide(tip: str | None) -> Change:
+            return _release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip))
+
+        published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=snap.tip)
+        assert published is not None
+        commit = published.commit
+        work = 0
+    records.drop_record(ws.state_dir, task)
+    return ReleaseResult(task, outcome, commit, work, parked_ref, next_claim)
+
+
+def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, snap: Snapshot) -> Change:
+    lock = holder_check(ws, snap, task)
+    files: dict[str, bytes | None] = {lock_path(task): None}
+    spec = snap.specs.get(task)
+    if outcome is Outcome.DONE and spec is not None:
+        files[spec_path(task)] = spec.marked_done(ws.agent).to_yaml()
+    body = f"{note}\n\n" if note else ""
+    message = f"release: {task} ({outcome.value})\n\n{body}Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
+    return Change(files, message)
+
+
+def _local_work_count(ws: Workspace) -> int:
+    head = ws.repo.rev_parse("HEAD")
+    if head is None:
+        return 0
+    if ws.repo.rev_parse(REMOTE_MAIN) is None:
+        return int(ws.repo.out("rev-list", "--count", "HEAD"))
+    return ws.repo.commits_between(REMOTE_MAIN, "HEAD")
+
+
+def _release_with_work(
+    ws: Workspace, task: str, outcome: Outcome, note: str, claim_next: NextClaim | None, move_branch: bool
+) -> tuple[str, ClaimResult | None]:
+    """Rebase the local commits on the tip, add the release commit (and the next claim's),
+    push them all at once."""
+    env = identity_env(ws.agent)
+    based_on: list[str] = []  # the tip our commits were last rebased onto (main never moves back)
+
+    def attempt() -> tuple[str, ClaimResult | None]:
+        early = direct_tip(ws.repo, ws.config.branch)
+        if early is not None and early not in based_on:
+            # A clone borrowing a local upstream's objects reads the tip for free: rebase
+            # onto it before queueing, so a turn that finds main unchanged holds the slot,
+            # which every other pusher waits for, only to decide and push.
+            _rebase_onto(ws, early)
+            based_on[:] = [early]
+        with push_slot(ws.repo):
+            commit, planned = _attempt()
+        if move_branch:
+            # Move the local branch onto the pushed tip (the release only deletes the lock file
+            # and marks the spec done); outside the slot, which other pushers are waiting for.
+            ws.repo.run("merge", "--ff-only", "--quiet", commit, check=False)
+        return commit, planned
+
+    def _attempt() -> tuple[str, ClaimResult | None]:
+        tip = fetch_main(ws.repo, ws.config.branch)
+        snap = read_snapshot(ws.repo, tip)
+        reconcile(ws, snap)
+        _fenced_check_parking(ws, snap, task)
+        if tip not in based_on:
+            _rebase_onto(ws, REMOTE_MAIN)
+            based_on[:] = [tip] if tip else []
+        change = _release_change(ws, task, outcome, note, snap)
+        commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
+        planned = _plan_next_claim(ws, claim_next, commit)
+        if planned is not None:
+            commit = ws.repo.commit_changes(commit, planned[0].files, planned[0].message, env)
+        try:
+            status = push_with_network_retry(ws.repo, commit, f"refs/heads/{ws.config.branch}")
+        except HarnessError:
+            _forget(ws, planned)
+            raise
+        if status is PushStatus.REJECTED:
+            _forget(ws, planned)
+            raise retry.PushRaceLost("release push lost a race")
+        note_pushed_tip(ws.repo, commit)
+        return commit, planned[1] if planned else None
+
+    commit, planned = retry.run(retry.push_race(), attempt)
+    if planned is None:
+        return commit, None
+    try:
+        return commit, confirm_claim(ws, planned, commit)
+    except LockHeld:
+        return commit, None
+
+
+def _plan_next_claim(
+    ws: Workspace, claim_next: NextClaim | None, release_commit: str
+) -> tuple[Change, ClaimResult] | None:
+    """The next task's claim, decided at the state our release commit creates (its objects
+    are local, so no fetch); None when there is nothing to claim or it cannot be claimed."""
+    if claim_next is None:
+        return None
+    snap = read_snapshot(ws.repo, release_commit)
+    request = claim_next(snap)
+    if request is None:
+        return None
+    try:
+        change, planned = plan_claim(ws, snap, request, time.time)
+    except (LockHeld, NotClaimable, ConfigError):
+        return None
+    return (change, planned) if change is not None else None
+
+
+def _forget(ws: Workspace, planned: tuple[Change, ClaimResult] | None) -> None:
+    if planned is not None:
+        drop_if_pending(ws, planned[1].task, planned[1].lock.nonce)
+
+
+def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
+    try:
+        holder_check(ws, snap, task)
+    except Fenced as exc:
+        parked = park_local_work(ws, "orphans", task)
+        where = f"; your {parked[1]} commit(s) are kept on {parked[0]}" if parked else ""
+        raise Fenced(f"{exc}{where}") from exc
+
+
+def _rebase_onto(ws: Workspace, upstream: str) -> None:
+    proc = ws.repo.run("rebase", "--quiet", "--autostash", upstream, check=False)
+    if proc.returncode != 0:
+        conflicted = ws.repo.out("diff", "--name-only", "--diff-filter=U").split()
+        ws.repo.run("rebase", "--abort", check=False)
+        files = ", ".join(conflicted[:5]) or "(see git status)"
+        raise HarnessError(
+            f"your commits conflict with upstream main in {files}; nothing was pushed and your "
+            f"commits are unchanged: resolve (git pull --rebase) and run the release again"
+        )
+
+
+def park_local_work(ws: Workspace, kind: str, task: str) -> tuple[str, int] | None:
+    """Push local commits that upstream main lacks to a fresh side ref; (ref, count) or None.
+
+    The ref is ``refs/harness/<kind>/<agent>/<task>-<time>-<sha>``: a new name each time, so
+    parking the same task twice never overwrites the work parked first.
+    """
+    count = _local_work_count(ws)
+    if not count:
+        return None
+    short = ws.repo.out("rev-parse", "--short", "HEAD")
+    ref = f"refs/harness/{kind}/{ws.agent}/{task}-{time.strftime('%Y%m%dT%H%M%S')}-{short}"
+    push_with_network_retry(ws.repo, "HEAD", ref)
+    return ref, count

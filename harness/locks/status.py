@@ -1,0 +1,81 @@
+"""``harness status``: every entry of current_tasks/ at the upstream tip, with liveness."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from harness.git.publish import fetch_main
+from harness.locks.claim import Clock, reconcile
+from harness.locks.heartbeats import fetch_heartbeats, liveness
+from harness.locks.snapshot import read_snapshot
+from harness.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    task: str
+    path: str
+    agent: str | None
+    role: str | None
+    generation: int | None
+    age_seconds: float | None  # since claimed, by our clock
+    heartbeat_age_seconds: float | None
+    stale: bool
+    kind: str  # "lock", "foreign" or "malformed"
+    problem: str = ""
+    note: str = ""
+    container: str | None = None  # the holder's container state in a Docker fleet; "gone" if none
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    tip: str | None
+    rows: list[StatusRow]
+    notes: list[str]  # what reconciliation settled
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tip": self.tip, "locks": [asdict(r) for r in self.rows], "notes": self.notes}
+
+
+def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
+    tip = fetch_main(ws.repo, ws.config.branch)
+    snap = read_snapshot(ws.repo, tip)
+    notes = reconcile(ws, snap)
+    beats = fetch_heartbeats(ws.repo) if snap.entries else {}
+    now = clock()
+    rows = []
+    for task, entry in sorted(snap.entries.items()):
+        if entry.lock is None:
+            kind = "malformed" if entry.path.endswith(".lock") else "foreign"
+            rows.append(
+                StatusRow(task, entry.path, None, None, None, None, None, False, kind, entry.problem, entry.first_line)
+            )
+            continue
+        lock = entry.lock
+        live = liveness(lock, beats, ws.config.locks, now)
+        beat_age = now - live.heartbeat if live.heartbeat is not None else None
+        rows.append(
+            StatusRow(
+                task,
+                entry.path,
+                lock.agent,
+                lock.role,
+                lock.generation,
+                now - lock.claimed_at,
+                beat_age,
+                live.stale,
+                "lock",
+                "",
+                lock.note,
+            )
+        )
+    return StatusReport(tip, rows, notes)
+
+
+def with_containers(report: StatusReport, states: Mapping[str, str]) -> StatusReport:
+    """The report with each holder's container state (``states``: agent -> state, from ps)."""
+    rows = [replace(r, container=states.get(r.agent, "gone")) if r.agent else r for r in report.rows]
+    return StatusReport(report.tip, rows, report.notes)

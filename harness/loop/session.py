@@ -1,0 +1,150 @@
+"""The session step of a loop iteration: render the prompt, run the agent's CLI as a
+child it cannot use against the loop (session.py), heartbeat while it runs, read its usage."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.agents.base import SessionContext, Usage
+from harness.errors import HarnessError
+from harness.git.repo import identity_env
+from harness.locks.claim import heartbeat
+from harness.loop.context import Ctx
+from harness.loop.prompt import PromptInput, render, write_prompt
+from harness.runtime.agentproc import SessionResult, SessionSpec, run_session
+from harness.tasks.specs import TaskSpec
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    result: SessionResult
+    usage: Usage
+    log: Path
+
+
+def run_agent(
+    ctx: Ctx, iteration: int, mode: str, spec: TaskSpec | None, kind: str = "work", conflicts: list[str] | None = None
+) -> SessionOutcome:
+    ws = ctx.ws
+    task_id = spec.id if spec else None
+    text = render(ws, PromptInput(ctx.role, iteration, mode, spec, task_id))
+    if kind == "resolve":
+        text = _resolve_prompt(task_id, conflicts or []) + text
+    prompt = write_prompt(ws.state_dir / "prompt.md", text)
+    sctx = SessionContext(
+        ws.root,
+        prompt,
+        ws.agent,
+        ctx.role,
+        task_id,
+        kind,
+        ctx.agent.model,
+        ctx.agent.command,
+        ctx.agent.args,
+        spec.title if spec else "",
+        spec.body if spec else "",
+    )
+    invocation = ctx.backend.invocation(sctx)
+    log = session_log_path(ctx.log_dir, (ws.repo.rev_parse("HEAD") or "unborn")[:7])
+    header = (
+        f"# harness {kind} session: agent {ws.agent} role {ctx.role} task {task_id or '-'} "
+        f"iteration {iteration}\n# argv: {invocation.argv}\n"
+    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(header)
+    offset = log.stat().st_size
+    env = _session_env(ctx, task_id, kind, iteration, prompt, invocation.env)
+    spec_run = SessionSpec(
+        invocation.argv,
+        ws.root,
+        env,
+        log,
+        ctx.loop.session_timeout_seconds,
+        invocation.stdin_file,
+        ctx.user,
+        ctx.loop.kill_grace_seconds,
+    )
+    result = run_session(spec_run, _ticker(ctx, task_id is not None))
+    output = _read_from(log, offset)
+    usage = ctx.backend.usage(output, result.returncode)
+    return SessionOutcome(result, usage, log)
+
+
+def session_log_path(log_dir: Path, short_sha: str) -> Path:
+    """``agent_logs/agent_<short-sha>.log``; a second session on the same commit gets ``-2``…"""
+    path = log_dir / f"agent_{short_sha}.log"
+    n = 2
+    while path.exists():
+        path = log_dir / f"agent_{short_sha}-{n}.log"
+        n += 1
+    return path
+
+
+def _ticker(ctx: Ctx, holding: bool) -> Callable[[], bool]:
+    every = max(1.0, float(ctx.ws.config.locks.heartbeat_seconds))
+    state = {"next": time.monotonic() + every}
+
+    def tick() -> bool:
+        if holding and time.monotonic() >= state["next"]:
+            state["next"] = time.monotonic() + every
+            try:
+                heartbeat(ctx.ws)
+            except HarnessError as exc:  # a missed beat is not worth stopping the session for
+                ctx.say(f"warning: heartbeat failed: {exc}")
+        return ctx.stop_requested()
+
+    return tick
+
+
+def _session_env(
+    ctx: Ctx, task: str | None, kind: str, iteration: int, prompt: Path, extra: dict[str, str]
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(identity_env(ctx.ws.agent))  # the agent's commits carry its id, whatever HOME it gets
+    bin_dir = str(Path(sys.executable).parent)  # where `harness` itself is installed
+    env.update(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            "HARNESS_AGENT": ctx.ws.agent,
+            "HARNESS_ROLE": ctx.role,
+            "HARNESS_TASK": task or "",
+            "HARNESS_SESSION_KIND": kind,
+            "HARNESS_ITERATION": str(iteration),
+            "HARNESS_PROMPT_FILE": str(prompt),
+        }
+    )
+    if ctx.user is not None:
+        home = ctx.user.home if ctx.user.home and ctx.user.home.is_dir() else ctx.ws.state_dir / "agent-home"
+        home.mkdir(mode=0o777, parents=True, exist_ok=True)
+        # The clone belongs to the loop's user; let the agent's git work in it anyway.
+        env.update(
+            {
+                "HOME": str(home),
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "safe.directory",
+                "GIT_CONFIG_VALUE_0": "*",
+            }
+        )
+    env.update(extra)
+    return env
+
+
+def _resolve_prompt(task: str | None, files: list[str]) -> str:
+    return (
+        f"# Resolve a conflict (task {task})\n\nA rebase of your commits onto upstream main stopped: both sides "
+        f"changed the same lines in {', '.join(files)}. Edit those files so they keep both intents, remove "
+        "every conflict marker and `git add` them. Do not commit, push or abort: the loop continues the "
+        "rebase. Exit non-zero if you cannot; your commits are then kept on a side ref.\n\n"
+    )
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace")

@@ -1,0 +1,301 @@
+"""The steps of one loop iteration, each small and named: sync, recover, pick/claim,
+session (loop_session.py), integrate, hand back. ``loop.py`` strings them together and
+records the result.
+
+Every step that touches a lock ends with the lock released or handed back, whatever the
+session did (invariant 7), and every commit the agent made is pushed or parked (invariant 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable
+
+from harness import retry
+from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, UpstreamUnreachable
+from harness.git.publish import REMOTE_MAIN, fetch_main
+from harness.git.repo import identity_env
+from harness.locks import records
+from harness.locks.claim import ClaimRequest, claim
+from harness.locks.lockfile import new_nonce
+from harness.locks.release import NextClaim, Outcome, release
+from harness.locks.snapshot import Snapshot, read_snapshot
+from harness.loop.context import Ctx
+from harness.loop.events import IterationEvent
+from harness.loop.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
+from harness.loop.session import run_agent
+from harness.tasks.specs import TaskSpec, claimable
+from harness.workspace import Workspace
+
+CLAIM_ATTEMPTS = 6  # candidates tried per iteration before backing off
+INTEGRATE_DEADLINE_SECONDS = 600.0  # keep retrying lost push races this long before parking the work
+
+
+# -- sync and recovery -----------------------------------------------------------
+
+
+def sync(ctx: Ctx, event: IterationEvent) -> None:
+    """Fetch; park anything left in the clone (``start_from_tip`` resets it later)."""
+    ws = ctx.ws
+    # HEAD at the tip we last knew: nothing of ours can be unpushed (checked before the
+    # fetch moves origin/main away from it; counting afterwards needs a rev-list).
+    head = ws.repo.rev_parse("HEAD")
+    at_known_tip = head is not None and head == ws.repo.rev_parse(REMOTE_MAIN)
+    fetch_main(ws.repo, ws.config.branch)
+    if rebase_in_progress(ws):
+        ws.repo.run("rebase", "--abort", check=False)
+        at_known_tip = False
+    if ws.repo.out("status", "--porcelain", "--untracked-files=all"):
+        ws.repo.run("add", "-A")
+        ws.repo.run(
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            "wip: left uncommitted by an earlier session",
+            env=identity_env(ws.agent),
+        )
+        at_known_tip = False
+    if not at_known_tip and ws.repo.rev_parse("HEAD") is not None and ws.repo.commits_between(REMOTE_MAIN, "HEAD"):
+        ref = park(ws, "unpushed")
+        ctx.say(f"ERROR sync: commits no iteration pushed were parked on {ref}")
+
+
+def start_from_tip(ws: Workspace) -> None:
+    """The worktree becomes upstream main as last fetched (with our claim, if we made one).
+
+    Run after the claim, not in ``sync``: one checkout instead of a checkout before the
+    claim and a merge after it. No ``git clean`` is needed: ``sync`` committed every
+    untracked file it found, so the checkout leaves none behind.
+    """
+    ws.repo.run("checkout", "--quiet", "--force", "-B", ws.config.branch, REMOTE_MAIN)
+
+
+def hand_back_leftovers(ctx: Ctx) -> list[str]:
+    """Locks this clone still holds from an earlier iteration or a killed loop: hand back
+    (not the one the last release claimed for this iteration)."""
+    returned = []
+    for record in records.all_records(ctx.ws.state_dir):
+        if ctx.preclaimed is not None and record.task == ctx.preclaimed.id:
+            continue
+        returned.append(record.task)
+        hand_back(ctx, record.task, "left held by an earlier iteration")
+    return returned
+
+
+# -- pick and claim --------------------------------------------------------------
+
+
+def choose_mode(ctx: Ctx, snap: Snapshot) -> str:
+    if ctx.loop.mode != "auto":
+        return ctx.loop.mode
+    return "queue" if snap.specs or snap.spec_problems else "open"
+
+
+def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[TaskSpec | None, bool]:
+    """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate.
+
+    ``synced``: the tip sync just fetched; the first look, and the claim on it, need no
+    second fetch.
+    """
+    ws = ctx.ws
+    ahead = _take_preclaimed(ctx, synced)
+    if ahead is not None:
+        return ahead, False
+    for attempt in range(CLAIM_ATTEMPTS):
+        snap = synced if attempt == 0 else read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
+        tip = snap.tip
+        for problem in snap.spec_problems.values():
+            if problem not in ctx.reported:  # once per loop run: the file stays broken until fixed
+                ctx.reported.add(problem)
+                ctx.say(f"ERROR {problem}")
+        ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
+        if not ranked:
+            open_left = [
+                s for s in snap.specs.values() if not s.done and s.role in (None, ctx.role) and s.id not in ctx.skip
+            ]
+            return None, not open_left
+        spec = spread(ranked, ws.agent, attempt)
+        try:
+            claim(ws, spec.id, role=ctx.role, lease_seconds=None, tip=tip)
+        except (LockHeld, NotClaimable):
+            event.claims_lost += 1
+            continue
+        return spec, False
+    return None, False
+
+
+def _take_preclaimed(ctx: Ctx, snap: Snapshot) -> TaskSpec | None:
+    """The task the last release claimed for us, if the tip (as sync fetched it) still
+    carries our lock; its spec as the tip has it."""
+    spec, ctx.preclaimed = ctx.preclaimed, None
+    if spec is None:
+        return None
+    record = records.read_record(ctx.ws.state_dir, spec.id)
+    entry = snap.entries.get(spec.id)
+    if record is None or entry is None or entry.lock is None or entry.lock.nonce != record.nonce:
+        return None  # gone (fenced, or handed back): pick afresh; recover cleans the record up
+    return snap.specs.get(spec.id, spec)
+
+
+def next_claim_picker(ctx: Ctx, event: IterationEvent) -> tuple[NextClaim | None, dict[str, TaskSpec]]:
+    """For the release: the scheduler's next pick at the state the release creates, so the
+    next claim rides in the same push. (None, {}) when the loop is about to stop."""
+    chosen: dict[str, TaskSpec] = {}
+    if ctx.stop_requested() or not ctx.claim_ahead(event):
+        return None, chosen
+
+    def pick(snap: Snapshot) -> ClaimRequest | None:
+        ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
+        if not ranked:
+            return None
+        spec = spread(ranked, ctx.ws.agent)
+        chosen[spec.id] = spec
+        return ClaimRequest(spec.id, role=ctx.role, nonce=new_nonce())
+
+    return pick, chosen
+
+
+def spread(ranked: list[TaskSpec], agent: str, attempt: int = 0) -> TaskSpec:
+    """Among the best few candidates, a stable per-agent choice: N agents asking at once do
+    not all race for the single top task (measured: that costs one lost claim per agent).
+    A lost race moves the choice (``attempt``), so two agents that collided once do not keep
+    colliding on the same pick."""
+    top = ranked[: min(len(ranked), 8)]
+    index = int(hashlib.sha1(f"{agent}/{attempt}".encode()).hexdigest(), 16) % len(top)
+    return top[index]
+
+
+# -- after the session -----------------------------------------------------------
+
+
+def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
+    """Rebase by conflict class, gate, release done with the work. Returns the outcome.
+
+    A push that loses a race (upstream moved under the release, or the upstream's gate saw
+    main move while it tested us) is retried under the push-race policy: contention is not
+    a reason to park independent work.
+    """
+    # Without a gate the common case (no conflict) goes straight to the release, which
+    # rebases and pushes by itself: one fetch and one rebase less inside the race window.
+    # Our own rebase by conflict class runs first when the gate must judge rebased commits,
+    # and after the release reported a conflict.
+    state = {"rebase": gate_configured(ctx)}
+    try:
+        return retry.run(
+            retry.push_race(INTEGRATE_DEADLINE_SECONDS), lambda: _integrate_once(ctx, spec, iteration, event, state)
+        )
+    except retry.PushRaceLost:
+        ref = park(ctx.ws, spec.id)
+        ctx.say(f"ERROR {spec.id}: upstream kept moving under the release; work kept on {ref}")
+        _drop_local_work(ctx.ws)
+        hand_back(ctx, spec.id, "could not integrate")
+        return "parked"
+
+
+def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]) -> str:
+    ws = ctx.ws
+    if state["rebase"]:
+        outcome = _rebase_by_class(ctx, spec, iteration, event)
+        if outcome:
+            return outcome
+    picker, chosen = next_claim_picker(ctx, event)
+    try:
+        gate(ctx)
+        released = release(
+            ws, spec.id, Outcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
+        )
+    except GateRefused as exc:
+        if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
+            # Main moved between our rebase and the gate's look at it: the gate judged our
+            # commits against a tip they do not contain (tests "missing"). Rebase and retry.
+            raise retry.PushRaceLost("main moved between the rebase and the gate") from exc
+        event.pushes_refused += 1
+        ctx.skip.add(spec.id)
+        ref = park(ws, spec.id)
+        ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}; this loop leaves it to others")
+        event.error = str(exc)
+        _drop_local_work(ws)
+        hand_back(ctx, spec.id, "push refused")
+        return "refused"
+    except Fenced as exc:
+        ctx.say(f"ERROR {spec.id}: {exc}")
+        event.error = str(exc)
+        return "fenced"
+    except (LockHeld, NotClaimable, UpstreamUnreachable):
+        raise
+    except HarnessError as exc:
+        if "conflict" not in str(exc):
+            raise
+        state["rebase"] = True
+        # Upstream moved with a conflicting change between our rebase and the release's push.
+        raise retry.PushRaceLost("a conflicting change landed under the release") from exc
+    event.commits_pushed = released.work_commits
+    if released.next_claim is not None:
+        ctx.preclaimed = chosen[released.next_claim.task]
+    return "done"
+
+
+def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
+    """Rebase onto a fresh tip by conflict class; "" when clean, else the outcome (handed back)."""
+    ws = ctx.ws
+    fetch_main(ws.repo, ws.config.branch)
+
+    def resolver(files: list[str]) -> bool:
+        return run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files).result.ok
+
+    result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
+    event.conflicts_resolved += result.resolved
+    if result.verdict is Verdict.CLEAN:
+        return ""
+    ctx.say(f"ERROR {spec.id}: {result.error}")
+    event.error = result.error
+    _drop_local_work(ws)
+    hand_back(ctx, spec.id, result.error)
+    return str(result.verdict.value)
+
+
+def gate_configured(ctx: Ctx) -> bool:
+    return bool(ctx.ws.config.raw.get("tests")) and importlib.util.find_spec("harness.gate.check") is not None
+
+
+def gate(ctx: Ctx) -> None:
+    """The pre-push gate, when harness.gate.check exists and harness.yaml configures tests."""
+    if not gate_configured(ctx):
+        return
+    module = importlib.import_module("harness.gate.check")
+    pre_push: Callable[[Workspace], object] | None = getattr(module, "pre_push", None)
+    if pre_push is not None:
+        pre_push(ctx.ws)
+
+
+def hand_back(ctx: Ctx, task: str, why: str) -> None:
+    """Park local commits on a fresh side ref, then release as abandoned; never raises."""
+    try:
+        ref = park(ctx.ws, task)
+        if ref:
+            ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {ref}")
+            _drop_local_work(ctx.ws)
+        release(ctx.ws, task, Outcome.ABANDONED, note=why[:200])
+    except Fenced as exc:
+        ctx.say(f"ERROR {task}: {exc}")
+        records.drop_record(ctx.ws.state_dir, task)
+    except HarnessError as exc:
+        ctx.say(f"ERROR {task}: could not hand the lock back ({exc}); the next iteration retries")
+
+
+def still_held(ctx: Ctx, task: str) -> bool:
+    """Our claim record survives unless the agent released the task itself (release drops
+    it); fencing, if any, is found by the release that follows. No fetch needed."""
+    return records.read_record(ctx.ws.state_dir, task) is not None
+
+
+def has_local_work(ws: Workspace) -> bool:
+    head = ws.repo.rev_parse("HEAD")
+    return head is not None and ws.repo.commits_between(REMOTE_MAIN, head) > 0
+
+
+def _drop_local_work(ws: Workspace) -> None:
+    """After parking: the clone goes back to upstream so the release parks nothing twice."""
+    ws.repo.run("reset", "--quiet", "--hard", REMOTE_MAIN, check=False)
