@@ -36,3 +36,15 @@ def lock_readme_text() -> str:
     if path is None:
         return "Lock files: see the harness documentation.\n"
     return path.read_text(encoding="utf-8")
+
+
+def docker_dir() -> Path | None:
+    """docker/ (the agent image's Dockerfile and entrypoint)."""
+    folder = _find("docker")
+    return folder if folder is not None and (folder / "Dockerfile").exists() else None
+
+
+def source_checkout() -> Path | None:
+    """The source checkout harness runs from (an editable install), or None for a wheel."""
+    root = _PACKAGE.parent
+    return root if (root / "pyproject.toml").exists() else None

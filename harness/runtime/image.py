@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from harness import resources
 from harness.errors import HarnessError, UsageError
 
 DEFAULT_BASE = "harness-base:bookworm"
@@ -30,7 +31,6 @@ IMAGE_PYTHON = "3.11"  # bookworm's python3
 # tini: PID 1; procps: ps/kill for diagnostics; the rest run harness and git.
 BASE_PACKAGES = ("python3", "python3-venv", "git", "ca-certificates", "tini", "procps")
 AGENT_CLIS = ("claude", "codex", "gemini")
-_PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class BuildResult:
 
 def docker_dir() -> Path:
     """docker/ of a source checkout, or the copy packaged into the wheel."""
-    for candidate in (_PACKAGE_ROOT / "_data" / "docker", _PACKAGE_ROOT.parent / "docker"):
-        if (candidate / "Dockerfile").exists():
-            return candidate
+    folder = resources.docker_dir()
+    if folder is not None:
+        return folder
     raise HarnessError("docker/Dockerfile not found in this harness installation; reinstall harness")
 
 
@@ -124,8 +124,8 @@ def build(
 
 def fetch_wheels(dest: Path) -> None:
     """harness's own wheel from this checkout, plus its dependencies for the image's Python."""
-    source = _PACKAGE_ROOT.parent
-    if not (source / "pyproject.toml").exists():
+    source = resources.source_checkout()
+    if source is None:
         raise HarnessError("harness is not installed from a source checkout; pass --wheels DIR with a harness wheel")
     _pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(source))
     _pip(
