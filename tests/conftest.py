@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,15 @@ class WorkRepo:
 
     def upstream_git(self, *args: str) -> str:
         return git(self.upstream, *args)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Wait for a condition, never for a fixed time: the suite must pass on a loaded machine.
+    The deadline is generous because it only bounds a failure, it never paces a pass."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.05)
 
 
 def git(cwd: Path, *args: str) -> str:

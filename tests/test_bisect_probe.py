@@ -12,7 +12,7 @@ import pytest
 from harness.bisect.probe import ProbeRunner, ProbeSettings
 from harness.bisect.search import Verdict
 from harness.tasks.specs import parse_spec
-from tests.conftest import WorkRepo, run_harness
+from tests.conftest import WorkRepo, run_harness, wait_until
 
 
 def runner(tmp_path: Path, command: str, **options: object) -> ProbeRunner:
@@ -54,8 +54,7 @@ def test_a_hung_probe_is_killed_with_its_children_and_reported_undecided(tmp_pat
     assert time.monotonic() - started < 10
     assert probe.records[0].reason == "timed out after 0.5s"
     child = int((tmp_path / "child.pid").read_text())
-    time.sleep(0.2)
-    assert not running(child)
+    wait_until(lambda: not running(child), f"the probe's child {child} to be gone", timeout=30)
 
 
 def running(pid: int) -> bool:

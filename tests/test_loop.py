@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness.loop.events import read_events
-from tests.conftest import WorkRepo, git
+from tests.conftest import WorkRepo, git, wait_until
 from tests.loophelpers import (
     FAST,
     OTHER_UID,
@@ -101,7 +101,8 @@ def test_a_session_that_kills_every_process_it_can_see_cannot_stop_the_loop(work
 def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRepo, tmp_path: Path) -> None:
     ws = work.workspace("a1")
     write_task(ws, "slow", "x.txt", "x")
-    agent = script(tmp_path, "slow.sh", "echo started; sleep 120.7\n")
+    started = tmp_path / "session-started"
+    agent = script(tmp_path, "slow.sh", f"touch '{started}'; sleep 120.7\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "loop", "--role", "core-dev", "--agent-cmd", agent, "--agent", "a1"],
         cwd=ws.root,
@@ -113,7 +114,7 @@ def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRep
     while not locks_upstream(work) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert locks_upstream(work) == ["current_tasks/slow.lock"]
-    time.sleep(0.5)
+    wait_until(started.exists, "the agent session to start")
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -281,10 +282,16 @@ def test_upstream_down_is_reported_and_retried_not_fatal(work: WorkRepo) -> None
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(4)
-    assert proc.poll() is None  # still looping, backing off
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:  # the loop reports the outage and backs off; it does not exit
+        seen.append(line)
+        if "retrying in" in line:
+            break
+    assert proc.poll() is None, "".join(seen)
     away.rename(work.upstream)
-    out, _ = proc.communicate(timeout=120)
+    rest, _ = proc.communicate(timeout=120)
+    out = "".join(seen) + rest
     assert proc.returncode == 0, out
     assert "ERROR upstream: upstream unreachable" in out and "retrying in" in out
     assert "t1 → done" in out and work.upstream_file("x.txt") == "x\n"
