@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 
@@ -21,13 +20,4 @@ def live_processes(pgid: int | None = None, marker: str = "") -> list[int]:
         state, group = stat[0], int(stat[2])
         if state not in ("Z", "X") and (group == pgid or (marker and marker in cmdline)):
             found.append(int(entry.name))
-    return found
-
-
-def survivors(pgid: int | None = None, marker: str = "", deadline: float = 30.0) -> list[int]:
-    """``live_processes`` once they are gone, or whatever still runs after ``deadline`` seconds:
-    a SIGKILLed process dies when it is next scheduled, not the moment the signal is sent."""
-    end = time.monotonic() + deadline
-    while (found := live_processes(pgid, marker)) and time.monotonic() < end:
-        time.sleep(0.05)
     return found

@@ -13,9 +13,9 @@ import yaml
 from harness.loop.events import read_events
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
-from tests.conftest import WorkRepo, assert_one_line_error, commit_file, git, run_harness
+from tests.conftest import WorkRepo, assert_one_line_error, commit_file, git, run_harness, wait_until
 from tests.loophelpers import FAST, locks_upstream, parked_refs, run, script, short
-from tests.prochelpers import survivors
+from tests.prochelpers import live_processes
 
 BUILTIN = f"{sys.executable} -m harness.agents.builtin_agent"
 
@@ -158,7 +158,8 @@ echo 'pins v2 (agent)' > uv.lock && echo x > app.py && git add -A && git commit 
     assert work.upstream_git("show", f"{ref}:app.py") == "x\n"  # nothing lost
     assert work.upstream_file("app.py") == "x\n"  # and the second iteration landed it
     leader = int(pids.read_text().split()[0])  # the shell's pid is its process group's id
-    assert survivors(pgid=leader, marker=marker) == []  # the shell, its child, anything in its group
+    # The shell, its child, anything in its group: SIGKILLed, so gone as soon as they are scheduled.
+    wait_until(lambda: not live_processes(pgid=leader, marker=marker), "the regenerate command's processes to die", 30)
 
 
 def test_regenerate_timeout_must_be_a_positive_number(work: WorkRepo) -> None:

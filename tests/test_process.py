@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.runtime import process
-from tests.prochelpers import survivors
+from tests.conftest import wait_until
+from tests.prochelpers import live_processes
 
 
 def _marker(tag: str) -> str:
@@ -24,7 +25,7 @@ def test_a_timeout_is_a_result_and_the_whole_group_dies(tmp_path: Path) -> None:
     assert done.timed_out and done.returncode is None
     assert done.output == "started\n"
     assert process.describe_exit(done.returncode, 0.5) == "timed out after 0.5 s"
-    assert survivors(marker=sleeper) == []
+    gone(sleeper)
 
 
 def test_sigterm_comes_first_so_a_child_can_clean_up(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ def test_a_background_child_neither_holds_the_run_open_nor_outlives_it(tmp_path:
     # With a pipe, the run would last until the sleeper closed its copy of the pipe.
     done = process.run(f"{sleeper} & echo done", tmp_path, timeout=120)
     assert (done.returncode, done.output) == (0, "done\n")
-    assert survivors(marker=sleeper) == []
+    gone(sleeper)
 
 
 def test_a_signal_is_named(tmp_path: Path) -> None:
@@ -74,3 +75,8 @@ def test_a_started_child_reads_its_stdin_and_waits_with_a_timeout(tmp_path: Path
     child.send(b"hello\n")
     done = child.finish(timeout=120)
     assert (done.returncode, done.output) == (0, "got hello\n")
+
+
+def gone(sleeper: str) -> None:
+    """A SIGKILLed process dies when it is next scheduled, not the moment the signal is sent."""
+    wait_until(lambda: not live_processes(marker=sleeper), f"no `{sleeper}` left running", timeout=30)
