@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
+import yaml
 
 from harness.loop.events import read_events
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
-from tests.conftest import WorkRepo, commit_file, git
+from tests.conftest import WorkRepo, assert_one_line_error, commit_file, git, run_harness, wait_until
 from tests.loophelpers import FAST, locks_upstream, parked_refs, run, script, short
+from tests.prochelpers import live_processes
 
 BUILTIN = f"{sys.executable} -m harness.agents.builtin_agent"
 
@@ -103,3 +108,61 @@ def test_lock_file_conflict_means_lost_and_the_work_is_parked(work: WorkRepo, tm
     (ref,) = parked_refs(work)
     assert work.upstream_git("show", f"{ref}:y.txt") == "y\n"
     assert any("lock file conflict" in line for line in lines)
+
+
+def test_a_hung_regenerate_command_is_killed_with_its_group_and_the_loop_goes_on(
+    work: WorkRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariant 7: a regenerate command that hangs (and whose child hangs too, both deaf to
+    SIGTERM) is killed with its whole process group at loop.regenerate_timeout_seconds; the
+    iteration ends with one ERROR line and the work parked, and the loop carries on."""
+    pids = tmp_path / "regenerate.pids"
+    marker = f"sleep {900000 + os.getpid() % 90000}"  # names this test's sleepers in /proc
+    hang = f"trap '' TERM; echo $$ >> {pids}; {marker} & echo $! >> {pids}; {marker}"
+    seed = work.clone("seed")
+    config = yaml.safe_load((seed / "harness.yaml").read_text())
+    config["loop"] = {"regenerate": {"uv.lock": hang}, "regenerate_timeout_seconds": 3, "kill_grace_seconds": 0.5}
+    commit_file(seed, "harness.yaml", yaml.safe_dump(config), "configure a regenerate command")
+    commit_file(seed, "uv.lock", "pins v1\n", "add uv.lock")
+    with monkeypatch.context() as lead:
+        lead.setenv("HARNESS_ROLE", "lead")  # harness.yaml is a protected path
+        git(seed, "push", "-q", "origin", "HEAD:main")
+    clone = work.workspace("a1").root
+    add_task(work.workspace("a1"), TaskSpec(id="t1", title="the task"))
+    other, once = work.clone("other"), tmp_path / "other-pushed"
+    # The first session lets "another agent" change uv.lock first (a dependency conflict);
+    # the second finds upstream's uv.lock already in place and lands cleanly.
+    agent = script(
+        tmp_path,
+        "agent.sh",
+        f"""set -e
+if [ ! -e {once} ]; then
+  touch {once}
+  cd {other} && git pull -q --rebase && echo 'pins v2 (upstream)' > uv.lock && git commit -qam upstream && git push -q
+  cd "$OLDPWD"
+fi
+echo 'pins v2 (agent)' > uv.lock && echo x > app.py && git add -A && git commit -qm "$HARNESS_TASK: own work"
+""",
+    )
+    proc = run_harness(
+        "loop", "--role", "core-dev", "--agent", "a1", "--agent-cmd", agent, "--max-iterations", "2", cwd=clone
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (error,) = [line for line in proc.stderr.splitlines() if "regenerating uv.lock" in line]
+    assert error.startswith("ERROR t1: `trap")
+    assert "(regenerating uv.lock) timed out after 3 s and was killed; your commits are kept on " in error
+    assert "refs/harness/parked/a1/t1-" in error
+    assert [e["outcome"] for e in read_events(clone / "agent_logs" / "events.jsonl")] == ["parked", "done"]
+    (ref,) = parked_refs(work)
+    assert work.upstream_git("show", f"{ref}:app.py") == "x\n"  # nothing lost
+    assert work.upstream_file("app.py") == "x\n"  # and the second iteration landed it
+    leader = int(pids.read_text().split()[0])  # the shell's pid is its process group's id
+    # The shell, its child, anything in its group: SIGKILLed, so gone as soon as they are scheduled.
+    wait_until(lambda: not live_processes(pgid=leader, marker=marker), "the regenerate command's processes to die", 30)
+
+
+def test_regenerate_timeout_must_be_a_positive_number(work: WorkRepo) -> None:
+    (work.first_clone / "harness.yaml").write_text("version: 1\nloop:\n  regenerate_timeout_seconds: 0\n")
+    proc = run_harness("loop", "--role", "core-dev", "--once", cwd=work.first_clone)
+    assert_one_line_error(proc, 1, "harness.yaml", "loop.regenerate_timeout_seconds", "> 0")

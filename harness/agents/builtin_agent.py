@@ -18,6 +18,11 @@ A work session imports only ``os``, ``sys`` and ``time`` and runs git with
 measured 106 ms a session, against 27 ms for a bare Python); the loop runs it by path, not
 with ``-m``, which would import the package and ``runpy``. Open-mode and resolve sessions
 import what they need when they need it.
+
+It runs git straight, not through git/repo.py or runtime/process.py, on purpose: it is the
+agent's program, not harness's, and runs git the way any agent's shell does (their imports
+would also undo the start-up figures above). Its own process group, timeout and death
+belong to the session that runs it (runtime/agentproc.py, through runtime/process.py).
 """
 
 from __future__ import annotations

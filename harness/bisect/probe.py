@@ -13,12 +13,9 @@ parallel builds need not share a build directory.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +26,7 @@ from pathlib import Path
 
 from harness.bisect.search import Round, Verdict
 from harness.errors import ConfigError
+from harness.runtime import process
 
 GOOD_EXIT = 0
 SKIP_EXIT = 125
@@ -128,29 +126,19 @@ def run_once(settings: ProbeSettings, names: list[str], slot: int) -> tuple[Verd
             "HARNESS_BISECT_SCRATCH": scratch,
             "HARNESS_BISECT_SLOT": str(slot),
         }
-        log = Path(scratch) / "output.log"
-        with log.open("wb") as out:
-            try:
-                proc = subprocess.Popen(
-                    ["/bin/sh", "-c", settings.command],
-                    cwd=settings.cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: a timeout kills the whole tree
-                )
-            except OSError as exc:
-                raise ConfigError(f"--probe: cannot start /bin/sh in {settings.cwd}: {exc}") from exc
-            try:
-                code = proc.wait(timeout=settings.timeout)
-            except subprocess.TimeoutExpired:
-                kill_tree(proc)
-                bad = Verdict.BAD if settings.timeout_is_bad else Verdict.UNDECIDED
-                return bad, f"timed out after {settings.timeout:g}s"
-            finally:
-                kill_tree(proc)  # nothing the probe started in the background outlives it
-        return verdict_for(code, tail(log))
+        try:
+            # Its own process group: a timeout kills the whole tree, and nothing the probe
+            # started in the background outlives it.
+            done = process.run(
+                ["/bin/sh", "-c", settings.command], settings.cwd, settings.timeout, env, output=Path(scratch) / "log"
+            )
+        except OSError as exc:
+            raise ConfigError(f"--probe: cannot start /bin/sh in {settings.cwd}: {exc}") from exc
+    if done.timed_out:
+        bad = Verdict.BAD if settings.timeout_is_bad else Verdict.UNDECIDED
+        return bad, f"timed out after {settings.timeout:g}s"
+    assert done.returncode is not None
+    return verdict_for(done.returncode, done.last_line())
 
 
 def verdict_for(code: int, last_line: str) -> tuple[Verdict, str]:
@@ -160,28 +148,10 @@ def verdict_for(code: int, last_line: str) -> tuple[Verdict, str]:
     if code == SKIP_EXIT:
         return Verdict.UNDECIDED, f"exit 125, cannot tell{why}"
     if code < 0:
-        return Verdict.UNDECIDED, f"probe crashed: {signal_name(-code)}{why}"
+        return Verdict.UNDECIDED, f"probe crashed: {process.signal_name(-code)}{why}"
     if code > 127:
         return Verdict.UNDECIDED, f"probe crashed: exit {code}{why}"
     return Verdict.BAD, f"exit {code}{why}"
-
-
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def tail(log: Path, limit: int = 160) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:limit] if lines else ""
 
 
 def cache_key(command: str, names: list[str]) -> str:

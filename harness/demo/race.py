@@ -8,7 +8,6 @@ exactly once and that every winner is the agent named in the lock.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +18,11 @@ from pathlib import Path
 from harness.errors import ExitCode, HarnessError
 from harness.git.repo import GitRepo
 from harness.initrepo import init_work_repo
+from harness.runtime import process
 
+# A claim retries within its own deadline; a claimer still running after this is stuck
+# (a hung git, a wedged upstream) and is killed with its process group.
+CLAIMER_TIMEOUT = 300.0
 _WORKER = (
     "import sys, time\n"
     "from harness.demo.race import worker\n"
@@ -76,12 +79,14 @@ def run_race(claimers: int, tasks: int, base: Path, say: Callable[[str], None]) 
     for i, clone in enumerate(clones):
         order = names[i % tasks :] + names[: i % tasks]  # everyone starts on a different task
         argv = [sys.executable, "-c", _WORKER, str(start_at), str(clone), clone.name, *order]
-        procs.append((clone.name, subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)))
+        procs.append((clone.name, process.start(argv, clone)))
     winners: dict[str, str] = {}
     losses = 0
-    for agent, proc in procs:
-        out, _ = proc.communicate()
-        for line in out.splitlines():
+    for agent, child in procs:
+        done = child.finish(max(1.0, start_at + CLAIMER_TIMEOUT - time.time()))
+        if done.timed_out:
+            say(f"{agent}: {process.describe_exit(None, CLAIMER_TIMEOUT)} and was killed")
+        for line in done.output.splitlines():
             verb, _, task = line.partition(" ")
             if verb == "won":
                 if task in winners:

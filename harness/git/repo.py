@@ -52,6 +52,10 @@ _UNREACHABLE = re.compile(
 )
 
 
+# What ``GitRepo.run`` returns, for callers that type it without importing subprocess.
+GitResult = subprocess.CompletedProcess[bytes]
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for child git processes: inherited, minus stray GIT_* state."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_") or key in _KEEP_GIT_VARS}

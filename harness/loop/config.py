@@ -21,6 +21,7 @@ loop:
   session_user: ""           # when the loop runs as root: run sessions as this user (name or uid)
   regenerate:                # dependency lock file → command that rebuilds it after a conflict
     uv.lock: uv lock
+  regenerate_timeout_seconds: 900  # then the command's process group is killed and the work parked
 ```
 """
 
@@ -55,6 +56,7 @@ class LoopSettings:
     resolution_sessions: int = 1
     session_user: str = ""
     regenerate: Mapping[str, str] = field(default_factory=dict)
+    regenerate_timeout_seconds: float = 900.0
 
 
 def read_agent_settings(config: Config) -> AgentSettings:
@@ -95,6 +97,9 @@ def read_loop_settings(config: Config) -> LoopSettings:
         resolution_sessions=section.positive_int("resolution_sessions", d.resolution_sessions),
         session_user=_text(section, "session_user", d.session_user),
         regenerate=dict(regenerate),
+        regenerate_timeout_seconds=_seconds(
+            section, "regenerate_timeout_seconds", d.regenerate_timeout_seconds, positive=True
+        ),
     )
 
 

@@ -6,7 +6,9 @@ cleanly, every conflicted file is classified:
 - **lock**: a file under ``current_tasks/`` — the lock changed under us: the work is *lost*
   as far as this task goes (kept on a side ref, never dropped);
 - **dependency**: a dependency lock file (uv.lock, package-lock.json, Cargo.lock, ...) —
-  take upstream's and re-run the configured regenerate command;
+  take upstream's and re-run the configured regenerate command; one that fails, or hangs
+  past ``loop.regenerate_timeout_seconds`` (then its whole process group is killed), parks
+  the work like an unresolved conflict;
 - **additive**: both sides only *added* lines at the same place (every conflict hunk has
   an empty base) — keep both, upstream's first, automatically;
 - **same lines**: anything else — handed to the agent for one resolution session; failing
@@ -18,7 +20,6 @@ they were, and parking pushes them to ``refs/harness/parked/<agent>/<task>-<time
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -26,8 +27,10 @@ from pathlib import Path
 
 from harness.git.markers import has_markers, keep_both_sides
 from harness.git.publish import REMOTE_MAIN
+from harness.git.repo import GitResult, identity_env
 from harness.locks.lockfile import LOCK_DIR
 from harness.locks.release import park_local_work
+from harness.runtime import process
 from harness.workspace import Workspace
 
 DEPENDENCY_LOCKS = frozenset(
@@ -50,7 +53,16 @@ DEPENDENCY_LOCKS = frozenset(
     }
 )
 MAX_REBASE_STEPS = 500  # a guard against a rebase that never finishes; far above any session's commits
-REGENERATE_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    """``loop.regenerate``: lock file name (or path) → the command that rebuilds it, with its
+    timeout and the SIGTERM → SIGKILL grace for a command past it."""
+
+    commands: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 900.0
+    grace: float = process.GRACE_SECONDS
 
 
 class ConflictClass(Enum):
@@ -93,7 +105,7 @@ def rebase_onto_upstream(
     ws: Workspace,
     task: str,
     resolver: Resolver,
-    regenerate: Mapping[str, str],
+    regenerate: Regenerate,
     max_sessions: int = 1,
 ) -> IntegrateResult:
     """Rebase HEAD onto origin/main resolving by class; on failure abort and park."""
@@ -168,17 +180,23 @@ def _keep_both(ws: Workspace, path: str) -> None:
     _git(ws, "add", "--", path)
 
 
-def _take_upstream_and_regenerate(ws: Workspace, path: str, regenerate: Mapping[str, str]) -> str:
+def _take_upstream_and_regenerate(ws: Workspace, path: str, regenerate: Regenerate) -> str:
+    """Take upstream's lock file and rebuild it; "" when done, else why not (the work is parked)."""
     # During a rebase "ours" is the branch being rebuilt: upstream's tip plus replayed commits.
     if _git(ws, "checkout", "--ours", "--", path).returncode != 0:
         _git(ws, "checkout", REMOTE_MAIN, "--", path)
-    command = regenerate.get(Path(path).name) or regenerate.get(path)
+    command = regenerate.commands.get(Path(path).name) or regenerate.commands.get(path)
     if command:
-        proc = subprocess.run(
-            command, shell=True, cwd=ws.root, capture_output=True, timeout=REGENERATE_TIMEOUT, check=False
-        )
-        if proc.returncode != 0:
-            return f"`{command}` (regenerating {path}) exited {proc.returncode}"
+        what = f"`{command}` (regenerating {path})"
+        try:
+            done = process.run(command, ws.root, regenerate.timeout, grace=regenerate.grace)
+        except OSError as exc:  # the clone's directory vanished, no /bin/sh, out of processes
+            return f"{what} could not start: {exc.strerror or exc}"
+        if done.timed_out:
+            return f"{what} {process.describe_exit(None, regenerate.timeout)} and was killed"
+        if done.returncode != 0:
+            last = done.last_line()
+            return f"{what} {process.describe_exit(done.returncode, None)}" + (f": {last}" if last else "")
     _git(ws, "add", "--", path)
     return ""
 
@@ -220,7 +238,6 @@ def park(ws: Workspace, task: str) -> str | None:
     return parked[0] if parked else None
 
 
-def _git(ws: Workspace, *args: str) -> subprocess.CompletedProcess[bytes]:
-    from harness.git.repo import identity_env
+def _git(ws: Workspace, *args: str) -> GitResult:
 
     return ws.repo.run(*args, check=False, env={**identity_env(ws.agent), "GIT_EDITOR": "true"})

@@ -43,6 +43,7 @@ from harness.loop.steps import (
     sync,
 )
 from harness.runtime.agentproc import resolve_user
+from harness.runtime.process import signal_name
 from harness.tasks.specs import TaskSpec
 from harness.workspace import Workspace
 
@@ -84,7 +85,7 @@ class Stopper:
         """Catch SIGTERM/SIGINT; returns the function that restores the previous handlers."""
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            self.reason = signal.Signals(signum).name
+            self.reason = signal_name(signum)
 
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 

@@ -17,6 +17,7 @@ from harness.locks.claim import heartbeat
 from harness.loop.context import Ctx
 from harness.loop.prompt import PromptInput, render, write_prompt
 from harness.runtime.agentproc import SessionResult, SessionSpec, run_session
+from harness.runtime.process import child_env
 from harness.tasks.specs import TaskSpec
 
 
@@ -105,7 +106,7 @@ def _ticker(ctx: Ctx, holding: bool) -> Callable[[], bool]:
 def _session_env(
     ctx: Ctx, task: str | None, kind: str, iteration: int, prompt: Path, extra: dict[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = child_env()
     env.update(identity_env(ctx.ws.agent))  # the agent's commits carry its id, whatever HOME it gets
     bin_dir = str(Path(sys.executable).parent)  # where `harness` itself is installed
     env.update(

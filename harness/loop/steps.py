@@ -23,7 +23,7 @@ from harness.locks.release import NextClaim, Outcome, release
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent
-from harness.loop.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
+from harness.loop.integrate import Regenerate, Verdict, park, rebase_in_progress, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.tasks.specs import TaskSpec, claimable
 from harness.workspace import Workspace
@@ -245,7 +245,9 @@ def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationE
     def resolver(files: list[str]) -> bool:
         return run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files).result.ok
 
-    result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
+    loop = ctx.loop
+    regenerate = Regenerate(loop.regenerate, loop.regenerate_timeout_seconds, loop.kill_grace_seconds)
+    result = rebase_onto_upstream(ws, spec.id, resolver, regenerate, loop.resolution_sessions)
     event.conflicts_resolved += result.resolved
     if result.verdict is Verdict.CLEAN:
         return ""

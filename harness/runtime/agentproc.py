@@ -1,8 +1,8 @@
 """One agent session as a child process the agent cannot use against the loop.
 
 Invariant 7 (the loop outlives the agent): the session starts in its own session and
-process group (``start_new_session``), so ``kill 0``, ``pkill -g`` or a terminal's ^C
-reach only the agent; where the loop runs as root it also runs as another user, so
+process group (runtime/process.py starts every child so), so ``kill 0``, ``pkill -g`` or a
+terminal's ^C reach only the agent; where the loop runs as root it also runs as another user, so
 ``kill -9 -1`` or ``pkill -9 bash`` from the agent cannot touch the loop. A session past
 its timeout, or one the loop is asked to stop, gets SIGTERM and then SIGKILL for its whole
 group — and, when it has its own user, for every process of that user — so nothing of it
@@ -11,18 +11,16 @@ lingers holding files or the terminal.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
-import select
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.runtime import process
 
 POLL_SECONDS = 0.5  # how often the wait loop runs ``tick`` (heartbeats, stop requests)
 
@@ -64,7 +62,7 @@ class SessionResult:
         if self.stopped:
             return "stopped by the loop"
         if self.signal is not None:
-            return f"killed by signal {signal.Signals(self.signal).name}"
+            return process.describe_exit(-self.signal, None)
         return f"exited {self.returncode}"
 
 
@@ -90,42 +88,37 @@ def run_session(spec: SessionSpec, tick: Callable[[], bool]) -> SessionResult:
     """Run the session to completion; ``tick()`` runs every POLL_SECONDS and returns True to stop it."""
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    stdin_path = spec.stdin_file or Path(os.devnull)
     user = spec.user
-    with open(spec.log_path, "ab") as log, open(stdin_path, "rb") as stdin:
-        try:
-            proc = subprocess.Popen(
-                spec.argv,
-                cwd=spec.cwd,
-                env=dict(spec.env),
-                stdin=stdin,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=user.uid if user else None,
-                group=user.gid if user else None,
-                extra_groups=[] if user else None,
-                # umask 0: the files the agent writes stay writable by the loop's git and vice versa.
-                umask=0 if user else -1,
-            )
-        except OSError as exc:
-            raise HarnessError(f"cannot start the agent `{spec.argv[0]}`: {exc.strerror or exc}") from exc
-        timed_out = stopped = False
-        deadline = start + spec.timeout
-        watch = _ExitWatch(proc)
-        try:
-            while not watch.exited(max(0.01, min(POLL_SECONDS, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline:
-                    timed_out = True
-                elif tick():
-                    stopped = True
-                if timed_out or stopped:
-                    _terminate(proc, spec.kill_grace)
-                    break
-        finally:
-            watch.close()
-        _kill_leftovers(proc.pid, spec.user)
-    code = proc.returncode
+    try:
+        child = process.start(
+            spec.argv,
+            spec.cwd,
+            env=spec.env,
+            output=spec.log_path,
+            stdin=spec.stdin_file,
+            user=(user.uid, user.gid) if user else None,
+            # umask 0: the files the agent writes stay writable by the loop's git and vice versa.
+            umask=0 if user else -1,
+        )
+    except OSError as exc:
+        raise HarnessError(f"cannot start the agent `{spec.argv[0]}`: {exc.strerror or exc}") from exc
+    timed_out = stopped = False
+    deadline = start + spec.timeout
+    try:
+        while not child.wait(max(0.01, min(POLL_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            if tick():
+                stopped = True
+                break
+    finally:
+        # Also when tick() raised: a session never outlives the loop's interest in it.
+        child.stop(spec.kill_grace)
+        child.kill_leftovers()
+        _kill_user_leftovers(spec.user)
+        child.close()
+    code = child.returncode
     return SessionResult(
         returncode=code if code is not None and code >= 0 else None,
         signal=-code if code is not None and code < 0 else None,
@@ -135,57 +128,12 @@ def run_session(spec: SessionSpec, tick: Callable[[], bool]) -> SessionResult:
     )
 
 
-class _ExitWatch:
-    """``exited(timeout)`` that returns the moment the session exits.
-
-    ``Popen.wait(timeout)`` polls with sleeps of up to 50 ms, which the fleet benchmark saw
-    as ~25 ms added to every session; a pidfd (Linux 5.3+) becomes readable exactly when the
-    process exits. Without one, Popen's polling is still correct, only coarser.
-    """
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        try:
-            self.pidfd: int | None = os.pidfd_open(proc.pid)
-        except (AttributeError, OSError):
-            self.pidfd = None
-
-    def exited(self, timeout: float) -> bool:
-        if self.pidfd is not None and not select.select([self.pidfd], [], [], timeout)[0]:
-            return False
-        try:
-            self.proc.wait(timeout=0 if self.pidfd is not None else timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def close(self) -> None:
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-
-
-def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
-    _signal_group(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _kill_leftovers(pgid: int, user: SessionUser | None) -> None:
-    """Whatever the agent left running in its group (or as its user) dies with the session."""
-    _signal_group(pgid, signal.SIGKILL)
+def _kill_user_leftovers(user: SessionUser | None) -> None:
+    """With a session user, every process of that uid dies with the session (it may have
+    left its group: ``setsid``, a double fork)."""
     if user is not None and user.uid != 0:
         for pid in _pids_of_uid(user.uid):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+            process.signal_process(pid, signal.SIGKILL)
 
 
 def _pids_of_uid(uid: int) -> list[int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from harness.errors import HarnessError, UsageError
 from harness.runtime import containerspec as cs
 from harness.runtime import fleetstate as fs
+from harness.runtime import process
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
 from harness.runtime.capacity import Host, check_fleet_memory, parse_size
 from harness.runtime.peer import SHARED_DIR, PeerResult, filter_snapshot
@@ -174,10 +174,10 @@ class DockerRuntime:
         return result
 
     def _start_watcher(self, fleet: str) -> int:
-        log = (fs.fleet_dir(fleet) / "watcher.log").open("ab")
         argv = [sys.executable, "-m", "harness", "fleet-watch", fleet, "--interval", str(self.options.watch_interval)]
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        return proc.pid
+        # Its own session: it outlives `harness up` and the terminal's ^C, until `down` stops it.
+        watcher = process.start(argv, env=dict(os.environ), output=fs.fleet_dir(fleet) / "watcher.log")
+        return watcher.detach()
 
     # -- watching -------------------------------------------------------------
 

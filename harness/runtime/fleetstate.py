@@ -14,7 +14,6 @@ so it is fenced like any other: if the lock was already reclaimed, nothing is to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, UsageError
 from harness.git.repo import GitRepo
+from harness.runtime import process
 
 STATE_FILE = "state.json"
 
@@ -99,8 +99,7 @@ def stop_watcher(pid: int | None) -> None:
     except OSError:
         return
     if b"fleet-watch" in cmdline:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        process.signal_process(pid, signal.SIGTERM)
 
 
 def supervisor_clone(fleet: str, upstream: Path) -> Path:

@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from harness import resources
 from harness.errors import HarnessError, UsageError
+from harness.runtime import process
 
 DEFAULT_BASE = "harness-base:bookworm"
 DEFAULT_SUITE = "bookworm"
@@ -31,6 +31,10 @@ IMAGE_PYTHON = "3.11"  # bookworm's python3
 # tini: PID 1; procps: ps/kill for diagnostics; the rest run harness and git.
 BASE_PACKAGES = ("python3", "python3-venv", "git", "ca-certificates", "tini", "procps")
 AGENT_CLIS = ("claude", "codex", "gemini")
+# Generous bounds, so a stalled mirror or index ends in an error instead of a hang.
+DEBOOTSTRAP_TIMEOUT = 3600.0
+TAR_TIMEOUT = 600.0
+PIP_TIMEOUT = 1800.0
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,9 @@ def build_base(tag: str = DEFAULT_BASE, suite: str = DEFAULT_SUITE, mirror: str 
     with tempfile.TemporaryDirectory(prefix="harness-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         argv = ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", suite, str(rootfs), mirror]
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            last = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["(no output)"]
-            raise HarnessError(f"debootstrap {suite} from {mirror} failed: {last[0]}")
+        _run(argv, DEBOOTSTRAP_TIMEOUT, f"debootstrap {suite} from {mirror}")
         tarball = Path(tmp) / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
+        _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], TAR_TIMEOUT, f"packing {rootfs}")
         shutil.rmtree(rootfs, ignore_errors=True)
         return import_rootfs(tarball, tag)
 
@@ -150,7 +151,15 @@ def runtime_requirements() -> list[str]:
 
 
 def _pip(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pip", "--quiet", *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise HarnessError(f"pip {args[0]} failed while preparing the image's wheels: {last[0]}")
+    _run([sys.executable, "-m", "pip", "--quiet", *args], PIP_TIMEOUT, f"pip {args[0]} (preparing the image's wheels)")
+
+
+def _run(argv: list[str], timeout: float, what: str) -> None:
+    """One build step through the process runner: its group dies with it; any failure is one line."""
+    try:
+        done = process.run(argv, None, timeout)
+    except OSError as exc:
+        raise HarnessError(f"{what}: cannot start {argv[0]}: {exc.strerror or exc}") from exc
+    if done.returncode != 0:
+        last = done.last_line(400) or "(no output)"
+        raise HarnessError(f"{what} failed ({process.describe_exit(done.returncode, timeout)}): {last}")

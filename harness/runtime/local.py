@@ -18,10 +18,10 @@ a sandbox: the loops run as the current user with its environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,9 +30,11 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.git.repo import GitRepo
+from harness.runtime import process
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
 
 FLEET_FILE = "fleet.json"
+LAUNCH_TIMEOUT = 300.0  # from "start these loops" to their pids: imports and forks, on a busy machine
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,8 @@ class LocalRuntime:
             plans = [self._plan(spec, directory, agent, role) for agent, role in roster]
             agents = _launch(launcher, plans)
         finally:
-            if launcher.poll() is None:
-                launcher.kill()
-                launcher.wait()
+            launcher.stop(grace=0)  # set-up failed before it was told what to start
+            launcher.close()
         data = {"fleet": spec.name, "upstream": str(spec.upstream.resolve()), "agents": [asdict(a) for a in agents]}
         tmp = directory / f".{FLEET_FILE}.tmp"
         tmp.write_text(json.dumps(data, indent=2))
@@ -104,13 +105,13 @@ class LocalRuntime:
         for agent in agents:
             Path(agent.stop).touch()
             if is_running(agent.pid):
-                _signal(agent.pid, signal.SIGTERM)
+                process.signal_process(agent.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while any(is_running(a.pid) for a in agents) and time.monotonic() < deadline:
             time.sleep(0.1)
         for agent in agents:
             if is_running(agent.pid):
-                _signal(agent.pid, signal.SIGKILL, group=True)
+                process.signal_group(agent.pid, signal.SIGKILL)  # each loop leads its own group
                 _hand_back(agent)
         return self.ps(fleet)
 
@@ -153,29 +154,36 @@ class LocalRuntime:
         return record, {"args": args, "cwd": str(clone), "env": env, "log": str(log), "backend": spec.backend}
 
 
-def _start_launcher() -> subprocess.Popen[str]:
+def _start_launcher() -> process.Child:
     """The process that imports the loop once and forks every loop (launcher.py). Its working
     directory is the folder holding this package, so a ``harness`` directory in the caller's
     directory (an agent's clone of harness itself) cannot shadow it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness.runtime.launcher"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    argv = [sys.executable, "-m", "harness.runtime.launcher"]
+    return process.start(argv, Path(__file__).resolve().parents[2], env=dict(os.environ), stdin_pipe=True)
 
 
-def _launch(launcher: subprocess.Popen[str], plans: list[tuple[LocalAgent, dict[str, object]]]) -> list[LocalAgent]:
-    out, err = launcher.communicate(json.dumps([launch for _, launch in plans]))
-    lines = out.strip().splitlines()
-    if launcher.returncode != 0 or not lines:
-        why = (err.strip().splitlines() or [f"exit {launcher.returncode}"])[-1]
+def _launch(launcher: process.Child, plans: list[tuple[LocalAgent, dict[str, object]]]) -> list[LocalAgent]:
+    launcher.send(json.dumps([launch for _, launch in plans]).encode())
+    # No group kill after it exits: each loop leaves the launcher's group with setsid() right
+    # after its fork, and one caught before that must not die with the launcher's group.
+    done = launcher.finish(LAUNCH_TIMEOUT, grace=0, leftovers=False)
+    pids = _pids(done.output) if done.returncode == 0 else None
+    if pids is None or len(pids) != len(plans):
+        why = done.last_line() or process.describe_exit(done.returncode, LAUNCH_TIMEOUT)
         raise HarnessError(f"cannot start the loops: {why}")
-    pids = json.loads(lines[-1])
     now = time.time()
-    return [replace(record, pid=int(pid), started_at=now) for (record, _), pid in zip(plans, pids, strict=True)]
+    return [replace(record, pid=pid, started_at=now) for (record, _), pid in zip(plans, pids, strict=True)]
+
+
+def _pids(output: str) -> list[int] | None:
+    """The launcher's last line is the loops' pids as JSON; anything a loop printed before it
+    took its own log (a failed set-up) may follow it, so look from the end."""
+    for line in reversed(output.splitlines()):
+        with contextlib.suppress(ValueError):
+            pids = json.loads(line)
+            if isinstance(pids, list) and all(isinstance(pid, int) for pid in pids):
+                return pids
+    return None
 
 
 def _make_clone(upstream: Path, home: Path) -> None:
@@ -203,16 +211,6 @@ def is_running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
-def _signal(pid: int, sig: signal.Signals, group: bool = False) -> None:
-    try:
-        if group:
-            os.killpg(pid, sig)  # the loop leads its own process group (start_new_session)
-        else:
-            os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _hand_back(agent: LocalAgent) -> None:
