@@ -29,7 +29,7 @@ from harness.config import (
     read_suite_settings,
 )
 from harness.errors import ConfigError, GateRefused, HarnessError
-from harness.gate.baseline import Baseline, BaselineStore, Verdict, judge, next_baseline
+from harness.gate.baseline import Baseline, BaselineStore, Judgement, judge, next_baseline
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
 from harness.locks.lockfile import LOCK_DIR
 from harness.testing import output
@@ -53,7 +53,7 @@ class Regressions(GateRefused):
 class GateResult:
     tip: str
     skipped: str = ""  # why no tests ran ("lock-only push"), else ""
-    verdict: Verdict | None = None
+    verdict: Judgement | None = None
     run: RunResult | None = None
 
 
