@@ -23,7 +23,7 @@ from harness.locks.release import NextClaim, Outcome, release
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent
-from harness.loop.integrate import Verdict, park, rebase_in_progress, rebase_onto_upstream
+from harness.loop.integrate import RebaseVerdict, park, rebase_in_progress, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.tasks.specs import TaskSpec, claimable
 from harness.workspace import Workspace
@@ -247,7 +247,7 @@ def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationE
 
     result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
     event.conflicts_resolved += result.resolved
-    if result.verdict is Verdict.CLEAN:
+    if result.verdict is RebaseVerdict.CLEAN:
         return ""
     ctx.say(f"ERROR {spec.id}: {result.error}")
     event.error = result.error
