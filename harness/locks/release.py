@@ -36,7 +36,7 @@ from harness.tasks.specs import spec_path
 from harness.workspace import Workspace
 
 
-class Outcome(Enum):
+class ReleaseOutcome(Enum):
     DONE = "done"
     RELEASED = "released"
     ABANDONED = "abandoned"
@@ -45,7 +45,7 @@ class Outcome(Enum):
 @dataclass(frozen=True)
 class ReleaseResult:
     task: str
-    outcome: Outcome
+    outcome: ReleaseOutcome
     commit: str
     work_commits: int  # commits of the session's work that landed with the release
     parked_ref: str | None = None
@@ -59,7 +59,7 @@ NextClaim = Callable[[Snapshot], ClaimRequest | None]
 def release(
     ws: Workspace,
     task: str,
-    outcome: Outcome = Outcome.RELEASED,
+    outcome: ReleaseOutcome = ReleaseOutcome.RELEASED,
     note: str = "",
     claim_next: NextClaim | None = None,
     move_branch: bool = True,
@@ -75,14 +75,14 @@ def release(
     work = _local_work_count(ws)
     parked_ref = None
     next_claim = None
-    if work and outcome is not Outcome.ABANDONED:
+    if work and outcome is not ReleaseOutcome.ABANDONED:
         # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
         commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next, move_branch)
     else:
         snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         reconcile(ws, snap)
         _fenced_check_parking(ws, snap, task)
-        if outcome is Outcome.ABANDONED and work:
+        if outcome is ReleaseOutcome.ABANDONED and work:
             parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
 
         def decide(tip: str | None) -> Change:
@@ -96,11 +96,11 @@ def release(
     return ReleaseResult(task, outcome, commit, work, parked_ref, next_claim)
 
 
-def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, snap: Snapshot) -> Change:
+def _release_change(ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, snap: Snapshot) -> Change:
     lock = holder_check(ws, snap, task)
     files: dict[str, bytes | None] = {lock_path(task): None}
     spec = snap.specs.get(task)
-    if outcome is Outcome.DONE and spec is not None:
+    if outcome is ReleaseOutcome.DONE and spec is not None:
         files[spec_path(task)] = spec.marked_done(ws.agent).to_yaml()
     body = f"{note}\n\n" if note else ""
     message = f"release: {task} ({outcome.value})\n\n{body}Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
@@ -117,7 +117,7 @@ def _local_work_count(ws: Workspace) -> int:
 
 
 def _release_with_work(
-    ws: Workspace, task: str, outcome: Outcome, note: str, claim_next: NextClaim | None, move_branch: bool
+    ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, claim_next: NextClaim | None, move_branch: bool
 ) -> tuple[str, ClaimResult | None]:
     """Rebase the local commits on the tip, add the release commit (and the next claim's),
     push them all at once."""

@@ -19,7 +19,7 @@ from harness.git.repo import identity_env
 from harness.locks import records
 from harness.locks.claim import ClaimRequest, claim
 from harness.locks.lockfile import new_nonce
-from harness.locks.release import NextClaim, Outcome, release
+from harness.locks.release import NextClaim, ReleaseOutcome, release
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent
@@ -204,7 +204,7 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
     try:
         gate(ctx)
         released = release(
-            ws, spec.id, Outcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
+            ws, spec.id, ReleaseOutcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
         )
     except GateRefused as exc:
         if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
@@ -277,7 +277,7 @@ def hand_back(ctx: Ctx, task: str, why: str) -> None:
         if ref:
             ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {ref}")
             _drop_local_work(ctx.ws)
-        release(ctx.ws, task, Outcome.ABANDONED, note=why[:200])
+        release(ctx.ws, task, ReleaseOutcome.ABANDONED, note=why[:200])
     except Fenced as exc:
         ctx.say(f"ERROR {task}: {exc}")
         records.drop_record(ctx.ws.state_dir, task)

@@ -218,13 +218,13 @@ def _signal(pid: int, sig: signal.Signals, group: bool = False) -> None:
 def _hand_back(agent: LocalAgent) -> None:
     """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
     from harness.locks import records
-    from harness.locks.release import Outcome, release
+    from harness.locks.release import ReleaseOutcome, release
     from harness.workspace import open_workspace
 
     try:
         ws = open_workspace(Path(agent.clone), agent.agent)
         for record in records.all_records(ws.state_dir):
-            release(ws, record.task, Outcome.ABANDONED, note="its loop was killed by harness down")
+            release(ws, record.task, ReleaseOutcome.ABANDONED, note="its loop was killed by harness down")
     except HarnessError:
         pass  # fenced or unreachable: the lease and the reclaim rule take over
 
