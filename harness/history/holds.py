@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.git.repo import GitRepo
-from harness.history.gitlog import Change, LockFacts, LogCommit, lock_facts, read_blobs_by_id, read_log
+from harness.history.gitlog import LockFacts, LockFileChange, LogCommit, lock_facts, read_blobs_by_id, read_log
 from harness.locks.lockfile import LOCK_DIR, task_of_entry
 
 SWEEP_MIN = 3  # deletions in one (non-merge) commit that make it a sweep
@@ -133,7 +133,7 @@ def _apply_commit(
 
 
 def _edit(
-    history: History, open_by_path: dict[str, Hold], commit: LogCommit, change: Change, facts: LockFacts | None
+    history: History, open_by_path: dict[str, Hold], commit: LogCommit, change: LockFileChange, facts: LockFacts | None
 ) -> None:
     current = open_by_path.get(change.path)
     if commit.trailer("Harness-Reclaims") is None and current is not None:
@@ -147,7 +147,7 @@ def _edit(
     history.holds.append(hold)
 
 
-def _start(commit: LogCommit, change: Change, facts: LockFacts | None) -> Hold:
+def _start(commit: LogCommit, change: LockFileChange, facts: LockFacts | None) -> Hold:
     agent = (facts.agent if facts else None) or commit.trailer("Harness-Agent") or commit.author
     name = change.path.removeprefix(f"{LOCK_DIR}/")
     return Hold(
