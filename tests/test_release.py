@@ -34,7 +34,9 @@ def test_the_next_claim_lands_in_the_same_push_as_the_release(work: WorkRepo) ->
     assert work.upstream_file("src/t1.txt") == "one\n" and work.upstream_file("current_tasks/t1.lock") is None
     assert f"nonce: {result.next_claim.lock.nonce}" in (work.upstream_file("current_tasks/t2.lock") or "")
     held = records.read_record(ws.state_dir, "t2")
-    assert held is not None and held.state == records.HELD and records.read_record(ws.state_dir, "t1") is None
+    assert (
+        held is not None and held.state == records.ClaimState.HELD and records.read_record(ws.state_dir, "t1") is None
+    )
     release(ws, "t2", ReleaseOutcome.RELEASED)  # and it is ours to release like any claim
     assert work.upstream_file("current_tasks/t2.lock") is None
 

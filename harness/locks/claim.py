@@ -110,7 +110,7 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
         note=request.note,
         files=request.files or (spec.files if spec else ()),
     )
-    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.PENDING))
+    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.ClaimState.PENDING))
     reclaimed = previous.agent if previous else None
     change = Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, request.note, previous))
     return change, ClaimResult(task, lock, None, reclaimed_from=reclaimed)
@@ -119,7 +119,9 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
 def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResult:
     """After the push that carried the claim: the nonce at the tip (invariant 2), then held."""
     _confirm_nonce(ws, planned.task, planned.lock.nonce, commit)
-    records.write_record(ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.HELD))
+    records.write_record(
+        ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.ClaimState.HELD)
+    )
     return ClaimResult(planned.task, planned.lock, commit, planned.reclaimed_from)
 
 
@@ -145,7 +147,9 @@ def _stale_lock_or_raise(ws: Workspace, entry: LockEntry, clock: Clock) -> Lock 
     record = records.read_record(ws.state_dir, entry.task)
     if lock.agent == ws.agent and (record is None or record.nonce == lock.nonce):
         # Ours: this clone claimed it, or a restarted incarnation of the same agent did.
-        records.write_record(ws.state_dir, records.ClaimRecord(entry.task, ws.agent, lock.nonce, records.HELD))
+        records.write_record(
+            ws.state_dir, records.ClaimRecord(entry.task, ws.agent, lock.nonce, records.ClaimState.HELD)
+        )
         return None
     state = liveness(lock, fetch_heartbeats(ws.repo), ws.config.locks, clock())
     if not state.stale:
@@ -170,7 +174,7 @@ def _confirm_nonce(ws: Workspace, task: str, nonce: str, commit: str) -> None:
 
 def drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
     record = records.read_record(ws.state_dir, task)
-    if record is not None and record.nonce == nonce and record.state == records.PENDING:
+    if record is not None and record.nonce == nonce and record.state == records.ClaimState.PENDING:
         records.drop_record(ws.state_dir, task)
 
 
@@ -180,14 +184,14 @@ def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
     for record in records.all_records(ws.state_dir):
         entry = snap.entries.get(record.task)
         ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
-        if ours and record.state == records.PENDING:
+        if ours and record.state == records.ClaimState.PENDING:
             records.write_record(
-                ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.HELD)
+                ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.ClaimState.HELD)
             )
             notes.append(f"reconciled: the interrupted claim of {record.task} landed; you hold it")
         elif not ours:
             records.drop_record(ws.state_dir, record.task)
-            if record.state == records.PENDING:
+            if record.state == records.ClaimState.PENDING:
                 notes.append(f"reconciled: the interrupted claim of {record.task} did not land")
     return notes
 
