@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.history.events import LoopEvent, read_events
 from harness.history.testpoints import BASELINE_SUBDIR, baseline_points, upstream_git_dir
 from harness.history.textfmt import human_age
-from harness.locks.status import StatusReport, status
+from harness.locks.status import StatusKind, StatusReport, status
 from harness.runtime.base import AgentInfo
 from harness.workspace import Workspace
 
@@ -67,7 +67,7 @@ def collect(ws: Workspace, events_path: Path, ps: Ps | None = None, clock: Calla
                 row.iteration = info.iteration if info.iteration is not None else row.iteration
         except HarnessError as exc:
             notes.append(f"fleet state unavailable: {exc}")
-    locks = [r for r in report.rows if r.kind == "lock"] if report else []
+    locks = [r for r in report.rows if r.kind is StatusKind.LOCK] if report else []
     upstream = upstream_git_dir(ws.repo)
     tests = baseline_points(ws.repo, upstream / BASELINE_SUBDIR if upstream else None, report.tip if report else None)
     return Frame(
@@ -91,7 +91,7 @@ def _status_or_note(ws: Workspace, notes: list[str], clock: Callable[[], float])
 
 def _add_locks(rows: dict[str, TopRow], report: StatusReport) -> None:
     for lock in report.rows:
-        if lock.kind != "lock" or lock.agent is None:
+        if lock.kind is not StatusKind.LOCK or lock.agent is None:
             continue
         row = rows.setdefault(lock.agent, TopRow(lock.agent))
         row.role = lock.role or row.role

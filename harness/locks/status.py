@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from harness.git.publish import fetch_main
@@ -12,6 +13,14 @@ from harness.locks.claim import Clock, reconcile
 from harness.locks.heartbeats import fetch_heartbeats, liveness
 from harness.locks.snapshot import read_snapshot
 from harness.workspace import Workspace
+
+
+class StatusKind(StrEnum):
+    """What an entry of current_tasks/ is."""
+
+    LOCK = "lock"  # a lock harness wrote
+    FOREIGN = "foreign"  # a file harness did not write (a person's note): it holds the task all the same
+    MALFORMED = "malformed"  # a .lock file harness cannot read
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class StatusRow:
     age_seconds: float | None  # since claimed, by our clock
     heartbeat_age_seconds: float | None
     stale: bool
-    kind: str  # "lock", "foreign" or "malformed"
+    kind: StatusKind
     problem: str = ""
     note: str = ""
     container: str | None = None  # the holder's container state in a Docker fleet; "gone" if none
@@ -49,7 +58,7 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
     rows = []
     for task, entry in sorted(snap.entries.items()):
         if entry.lock is None:
-            kind = "malformed" if entry.path.endswith(".lock") else "foreign"
+            kind = StatusKind.MALFORMED if entry.path.endswith(".lock") else StatusKind.FOREIGN
             rows.append(
                 StatusRow(task, entry.path, None, None, None, None, None, False, kind, entry.problem, entry.first_line)
             )
@@ -67,7 +76,7 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
                 now - lock.claimed_at,
                 beat_age,
                 live.stale,
-                "lock",
+                StatusKind.LOCK,
                 "",
                 lock.note,
             )
