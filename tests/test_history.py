@@ -216,13 +216,15 @@ def test_history_written_by_harness_itself_reads_back(work: WorkRepo) -> None:
 
 
 def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path) -> None:
-    from harness.loop.events import IterationEvent, append_event
+    from harness.loop.events import IterationEvent, IterationOutcome, append_event
 
     path = tmp_path / "agent_logs" / "events.jsonl"
     who = ("core-dev-01", "core-dev")
-    append_event(path, IterationEvent(*who, 1, T0, outcome="done", input_tokens=700, output_tokens=300))
-    append_event(path, IterationEvent(*who, 2, T0, outcome="lost", claims_lost=2, cost_usd=0.5))
-    append_event(path, IterationEvent(*who, 3, T0, outcome="refused", pushes_refused=1, duration_seconds=9))
+    append_event(path, IterationEvent(*who, 1, T0, outcome=IterationOutcome.DONE, input_tokens=700, output_tokens=300))
+    append_event(path, IterationEvent(*who, 2, T0, outcome=IterationOutcome.LOST, claims_lost=2, cost_usd=0.5))
+    append_event(
+        path, IterationEvent(*who, 3, T0, outcome=IterationOutcome.REFUSED, pushes_refused=1, duration_seconds=9)
+    )
     result = run_history(open_workspace(messy, "tester"), events=path, now=T0 + 6000)
     loop = result.stats["loop"]
     assert (loop["iterations"], loop["tokens"], loop["cost"], loop["lost_races"], loop["refused_pushes"]) == (

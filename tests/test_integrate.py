@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.loop.config import LoopMode
 from harness.loop.events import read_events
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
@@ -96,7 +97,9 @@ def test_lock_file_conflict_means_lost_and_the_work_is_parked(work: WorkRepo, tm
         "mkdir -p current_tasks && echo 'mine' > current_tasks/t2.lock && echo y > y.txt",
     )
     lines: list[str] = []
-    summary = run(work.workspace("a1"), "command", agent, lines, max_iterations=1, settings=short(FAST, mode="queue"))
+    summary = run(
+        work.workspace("a1"), "command", agent, lines, max_iterations=1, settings=short(FAST, mode=LoopMode.QUEUE)
+    )
     assert summary.outcomes == {"lost": 1}
     assert locks_upstream(work) == ["current_tasks/t2.lock"]  # the other agent's lock stands, ours is gone
     assert "agent: other" in (work.upstream_file("current_tasks/t2.lock") or "")

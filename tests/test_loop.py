@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.loop.config import LoopMode
 from harness.loop.events import read_events
 from tests.conftest import WorkRepo, git, wait_until
 from tests.loophelpers import (
@@ -176,14 +177,14 @@ def test_nothing_to_claim_with_once_returns_instead_of_waiting(work: WorkRepo) -
 def test_open_mode_the_agent_claims_and_the_loop_hands_back_what_it_left(work: WorkRepo, tmp_path: Path) -> None:
     ws = work.workspace("a1")
     write_task(ws, "t1", "x.txt", "x")
-    summary = run(ws, max_iterations=1, settings=short(FAST, mode="open"))  # builtin claims and releases itself
+    summary = run(ws, max_iterations=1, settings=short(FAST, mode=LoopMode.OPEN))  # builtin claims and releases itself
     assert summary.outcomes == {"released-by-agent": 1}
     assert yaml.safe_load(work.upstream_file("tasks/t1.yaml") or "")["status"] == "done"
     write_task(ws, "t2", "y.txt", "y")
     harness = f"{sys.executable} -m harness"
     agent = script(tmp_path, "claims.sh", f"{harness} claim t2 --role core-dev\n")  # claims, never releases
     lines: list[str] = []
-    summary = run(ws, "command", agent, lines, max_iterations=1, settings=short(FAST, mode="open"))
+    summary = run(ws, "command", agent, lines, max_iterations=1, settings=short(FAST, mode=LoopMode.OPEN))
     assert summary.outcomes == {"no-change": 1}
     assert locks_upstream(work) == []
     assert any("left its lock held; handed back" in line for line in lines)

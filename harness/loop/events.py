@@ -9,8 +9,28 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+
+class IterationOutcome(StrEnum):
+    """How an iteration ended: the ``outcome`` of its line in the events file."""
+
+    DONE = "done"  # the work landed with the release of the task, done
+    RELEASED_BY_AGENT = "released-by-agent"  # the agent released the task itself (open mode, or on its own)
+    NO_CHANGE = "no-change"  # the session made no commits: handed back
+    FAILED = "failed"  # the session exited non-zero: handed back
+    TIMEOUT = "timeout"  # the session ran out of time: handed back
+    KILLED = "killed"  # the session died of a signal: handed back
+    STOPPED = "stopped"  # the loop was asked to stop during the session: handed back
+    RATE_LIMITED = "rate-limited"  # the backend refused for rate or quota: handed back, the loop backs off
+    LOST = "lost"  # a lock-file conflict on the rebase: the work parked, the task handed back
+    PARKED = "parked"  # an unresolved conflict or a failed regenerate: the work parked, handed back
+    REFUSED = "refused"  # the gate refused the push: the work parked, handed back
+    FENCED = "fenced"  # our lock was reclaimed: the work kept on an orphan ref
+    ERROR = "error"  # integrating failed otherwise: handed back
+    IDLE = "idle"  # nothing to claim; never written (the loop backs off instead)
 
 
 @dataclass
@@ -20,8 +40,7 @@ class IterationEvent:
     iteration: int
     started_at: float  # unix seconds
     task: str | None = None
-    outcome: str = ""  # done | released-by-agent | no-change | failed | timeout | killed | stopped |
-    #                    rate-limited | lost | parked | refused | fenced | error | idle
+    outcome: IterationOutcome | None = None  # set when the iteration ends, before it is written
     duration_seconds: float = 0.0  # the whole iteration
     session_seconds: float = 0.0
     input_tokens: int = 0

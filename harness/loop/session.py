@@ -14,6 +14,7 @@ from harness.agents.base import SessionContext, Usage
 from harness.errors import HarnessError
 from harness.git.repo import identity_env
 from harness.locks.claim import heartbeat
+from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
 from harness.loop.prompt import PromptInput, render, write_prompt
 from harness.runtime.agentproc import SessionResult, SessionSpec, run_session
@@ -28,7 +29,12 @@ class SessionOutcome:
 
 
 def run_agent(
-    ctx: Ctx, iteration: int, mode: str, spec: TaskSpec | None, kind: str = "work", conflicts: list[str] | None = None
+    ctx: Ctx,
+    iteration: int,
+    mode: LoopMode,
+    spec: TaskSpec | None,
+    kind: str = "work",
+    conflicts: list[str] | None = None,
 ) -> SessionOutcome:
     ws = ctx.ws
     task_id = spec.id if spec else None

@@ -21,8 +21,9 @@ from harness.locks.claim import ClaimRequest, claim
 from harness.locks.lockfile import new_nonce
 from harness.locks.release import NextClaim, ReleaseOutcome, release
 from harness.locks.snapshot import Snapshot, read_snapshot
+from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
-from harness.loop.events import IterationEvent
+from harness.loop.events import IterationEvent, IterationOutcome
 from harness.loop.integrate import RebaseVerdict, park, rebase_in_progress, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.tasks.specs import TaskSpec, claimable
@@ -87,10 +88,10 @@ def hand_back_leftovers(ctx: Ctx) -> list[str]:
 # -- pick and claim --------------------------------------------------------------
 
 
-def choose_mode(ctx: Ctx, snap: Snapshot) -> str:
-    if ctx.loop.mode != "auto":
+def choose_mode(ctx: Ctx, snap: Snapshot) -> LoopMode:
+    if ctx.loop.mode is not LoopMode.AUTO:
         return ctx.loop.mode
-    return "queue" if snap.specs or snap.spec_problems else "open"
+    return LoopMode.QUEUE if snap.specs or snap.spec_problems else LoopMode.OPEN
 
 
 def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[TaskSpec | None, bool]:
@@ -170,7 +171,7 @@ def spread(ranked: list[TaskSpec], agent: str, attempt: int = 0) -> TaskSpec:
 # -- after the session -----------------------------------------------------------
 
 
-def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
+def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome:
     """Rebase by conflict class, gate, release done with the work. Returns the outcome.
 
     A push that loses a race (upstream moved under the release, or the upstream's gate saw
@@ -191,14 +192,16 @@ def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: Itera
         ctx.say(f"ERROR {spec.id}: upstream kept moving under the release; work kept on {ref}")
         _drop_local_work(ctx.ws)
         hand_back(ctx, spec.id, "could not integrate")
-        return "parked"
+        return IterationOutcome.PARKED
 
 
-def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]) -> str:
+def _integrate_once(
+    ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]
+) -> IterationOutcome:
     ws = ctx.ws
     if state["rebase"]:
         outcome = _rebase_by_class(ctx, spec, iteration, event)
-        if outcome:
+        if outcome is not None:
             return outcome
     picker, chosen = next_claim_picker(ctx, event)
     try:
@@ -218,11 +221,11 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
         event.error = str(exc)
         _drop_local_work(ws)
         hand_back(ctx, spec.id, "push refused")
-        return "refused"
+        return IterationOutcome.REFUSED
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")
         event.error = str(exc)
-        return "fenced"
+        return IterationOutcome.FENCED
     except (LockHeld, NotClaimable, UpstreamUnreachable):
         raise
     except HarnessError as exc:
@@ -234,26 +237,26 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
     event.commits_pushed = released.work_commits
     if released.next_claim is not None:
         ctx.preclaimed = chosen[released.next_claim.task]
-    return "done"
+    return IterationOutcome.DONE
 
 
-def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
-    """Rebase onto a fresh tip by conflict class; "" when clean, else the outcome (handed back)."""
+def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome | None:
+    """Rebase onto a fresh tip by conflict class; None when clean, else the outcome (handed back)."""
     ws = ctx.ws
     fetch_main(ws.repo, ws.config.branch)
 
     def resolver(files: list[str]) -> bool:
-        return run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files).result.ok
+        return run_agent(ctx, iteration, LoopMode.QUEUE, spec, kind="resolve", conflicts=files).result.ok
 
     result = rebase_onto_upstream(ws, spec.id, resolver, ctx.loop.regenerate, ctx.loop.resolution_sessions)
     event.conflicts_resolved += result.resolved
     if result.verdict is RebaseVerdict.CLEAN:
-        return ""
+        return None
     ctx.say(f"ERROR {spec.id}: {result.error}")
     event.error = result.error
     _drop_local_work(ws)
     hand_back(ctx, spec.id, result.error)
-    return str(result.verdict.value)
+    return IterationOutcome(result.verdict.value)  # lost or parked: the same words
 
 
 def gate_configured(ctx: Ctx) -> bool:
