@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from harness import retry
-from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable
+from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable, RebaseConflict
 from harness.git.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, publish, push_with_network_retry
 from harness.git.pushslot import push_slot
 from harness.git.repo import PushStatus, identity_env
@@ -211,7 +211,7 @@ def _rebase_onto(ws: Workspace, upstream: str) -> None:
         conflicted = ws.repo.out("diff", "--name-only", "--diff-filter=U").split()
         ws.repo.run("rebase", "--abort", check=False)
         files = ", ".join(conflicted[:5]) or "(see git status)"
-        raise HarnessError(
+        raise RebaseConflict(
             f"your commits conflict with upstream main in {files}; nothing was pushed and your "
             f"commits are unchanged: resolve (git pull --rebase) and run the release again"
         )

@@ -13,7 +13,7 @@ import importlib.util
 from collections.abc import Callable
 
 from harness import retry
-from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, UpstreamUnreachable
+from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, RebaseConflict
 from harness.git.publish import REMOTE_MAIN, fetch_main
 from harness.git.repo import identity_env
 from harness.locks import records
@@ -226,11 +226,7 @@ def _integrate_once(
         ctx.say(f"ERROR {spec.id}: {exc}")
         event.error = str(exc)
         return IterationOutcome.FENCED
-    except (LockHeld, NotClaimable, UpstreamUnreachable):
-        raise
-    except HarnessError as exc:
-        if "conflict" not in str(exc):
-            raise
+    except RebaseConflict as exc:
         state["rebase"] = True
         # Upstream moved with a conflicting change between our rebase and the release's push.
         raise retry.PushRaceLost("a conflicting change landed under the release") from exc
