@@ -31,6 +31,7 @@ from harness.config import (
 from harness.errors import ConfigError, GateRefused, HarnessError
 from harness.gate.baseline import Baseline, BaselineStore, Judgement, judge, next_baseline
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
+from harness.git.upstream import local_upstream_path
 from harness.locks.lockfile import LOCK_DIR
 from harness.testing import output
 from harness.testing.model import RunResult
@@ -242,21 +243,11 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
     head = ws.repo.rev_parse("HEAD")
     if head is None or head == tip or (tip is not None and ws.repo.is_ancestor(head, tip)):
         return None
-    upstream = upstream_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     stores = (BaselineStore(upstream / "harness" / "baseline"),) if upstream else ()
     with scratch_dir(ws.state_dir / "gate-tmp") as scratch:
         site = GateSite(ws.repo, stores, BaselineStore(ws.state_dir / "baseline"), scratch, pusher_role())
         return check(site, tip, head, say)
-
-
-def upstream_dir(repo: GitRepo) -> Path | None:
-    """The upstream's git dir when ``origin`` is on this file system, else None."""
-    proc = repo.run("remote", "get-url", "origin", check=False)
-    url = proc.stdout.decode().strip().removeprefix("file://")
-    if proc.returncode != 0 or not url:
-        return None
-    path = Path(url) if Path(url).is_absolute() else repo.path / url
-    return path.resolve() if (path / "HEAD").exists() else None
 
 
 HOOK_ENV_VARS = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")

@@ -16,10 +16,11 @@ from typing import Any
 
 from harness.errors import HarnessError, UpstreamUnreachable, UsageError
 from harness.git.publish import REMOTE_MAIN, fetch_main
+from harness.git.upstream import local_upstream_path
 from harness.history.events import EVENTS_PATH, LoopEvents, loop_stats, read_events
 from harness.history.holds import History, load_history
 from harness.history.stats import Window, history_stats
-from harness.history.testpoints import BASELINE_SUBDIR, TestPoint, baseline_points, upstream_git_dir
+from harness.history.testpoints import BASELINE_SUBDIR, TestPoint, baseline_points
 from harness.locks.heartbeats import SEEN_PREFIX, fetch_heartbeats
 from harness.workspace import Workspace
 
@@ -104,7 +105,7 @@ def run_history(
     loop = loop_stats(loaded, window.since) if loaded is not None else None
     beats = _heartbeats(ws) if history.open_holds else {}
     stats = history_stats(history, window, ws.config.locks, beats, loop)
-    upstream = upstream_git_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     tests = baseline_points(ws.repo, upstream / BASELINE_SUBDIR if upstream else None, sha)
     tests = [p for p in tests if window.since is None or p.time >= window.since]
     stats["tests"] = (

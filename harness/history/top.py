@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.git.upstream import local_upstream_path
 from harness.history.events import LoopEvent, read_events
-from harness.history.testpoints import BASELINE_SUBDIR, baseline_points, upstream_git_dir
+from harness.history.testpoints import BASELINE_SUBDIR, baseline_points
 from harness.history.textfmt import human_age
 from harness.locks.status import StatusKind, StatusReport, status
 from harness.runtime.base import AgentInfo
@@ -68,7 +69,7 @@ def collect(ws: Workspace, events_path: Path, ps: Ps | None = None, clock: Calla
         except HarnessError as exc:
             notes.append(f"fleet state unavailable: {exc}")
     locks = [r for r in report.rows if r.kind is StatusKind.LOCK] if report else []
-    upstream = upstream_git_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     tests = baseline_points(ws.repo, upstream / BASELINE_SUBDIR if upstream else None, report.tip if report else None)
     return Frame(
         rows=sorted(rows.values(), key=lambda r: r.agent),
