@@ -24,7 +24,7 @@ from harness.config import (
     CONFIG_NAME,
     GateSettings,
     SuiteSettings,
-    load_config,
+    parse_config,
     read_gate_settings,
     read_suite_settings,
 )
@@ -87,14 +87,10 @@ def protected_hits(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
     return [p for p in paths if any(hit(p, pat) for pat in patterns)]
 
 
-def settings_at(repo: GitRepo, tip: str, scratch: Path) -> tuple[SuiteSettings, GateSettings]:
+def settings_at(repo: GitRepo, tip: str) -> tuple[SuiteSettings, GateSettings]:
     """The tests/gate config as committed at ``tip`` — never the pushed content's."""
     blob = repo.read_blobs(tip, [CONFIG_NAME]).get(CONFIG_NAME)
-    where = scratch / f"config-{tip[:12]}"
-    where.mkdir(parents=True, exist_ok=True)
-    if blob is not None:
-        (where / CONFIG_NAME).write_bytes(blob)
-    config = load_config(where)
+    config = parse_config(blob, f"{tip[:12]}:{CONFIG_NAME}")
     return read_suite_settings(config), read_gate_settings(config)
 
 
@@ -114,14 +110,14 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
     if is_lock_only(paths):
         return GateResult(new, skipped="lock-only push" if paths else "no file changed")
     try:
-        suite, gate = settings_at(site.repo, old or new, site.scratch)
+        suite, gate = settings_at(site.repo, old or new)
     except ConfigError:
         # A broken harness.yaml at the tip must stay fixable: only a default-protected role
         # (lead) may push the fix, tested with the pushed config.
         if old is None or site.role not in GateSettings().protected_roles:
             raise
         say("gate: harness.yaml at the old tip is unreadable; testing this lead push with the pushed config")
-        suite, gate = settings_at(site.repo, new, site.scratch)
+        suite, gate = settings_at(site.repo, new)
     touched = protected_hits(paths, gate.protected)
     if touched and site.role not in gate.protected_roles:
         allowed = ", ".join(gate.protected_roles) or "no role"
@@ -150,7 +146,7 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
             f"refused: {len(verdict.regressions)} test(s) that passed at {old_baseline.tip[:12]} now fail",
             [*lines, f"log: {durable_log}"],
         )
-    if CONFIG_NAME in paths and settings_at(site.repo, new, site.scratch / "pushed")[0] != suite:
+    if CONFIG_NAME in paths and settings_at(site.repo, new)[0] != suite:
         # The push changes how tests run: what passed under the old settings says nothing
         # about the new ones, so the new tip's baseline is measured under its own settings
         # by the next gated push (see _baseline_for) instead of being inherited.
@@ -163,7 +159,7 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
 def _require_valid_config(site: GateSite, new: str) -> None:
     """A push may not leave a harness.yaml on main that the next push cannot read."""
     try:
-        settings_at(site.repo, new, site.scratch / "pushed")
+        settings_at(site.repo, new)
     except ConfigError as exc:
         raise Regressions("refused: the pushed harness.yaml is invalid", [f"ERROR {CONFIG_NAME}: {exc}"]) from exc
 

@@ -154,17 +154,12 @@ def check_roles(upstream: Path, roles: Iterable[str]) -> None:
 
 
 def known_roles(upstream: Path) -> set[str]:
-    import tempfile
-
-    from harness.config import CONFIG_NAME, load_config
+    from harness.config import CONFIG_NAME, parse_config
     from harness.git.repo import GitRepo
 
     repo = GitRepo(upstream)
     prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
     known = {Path(p).stem for p in prompts if p.endswith(".md")}
     text = repo.run("show", f"main:{CONFIG_NAME}", check=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        if text.returncode == 0:
-            (Path(tmp) / CONFIG_NAME).write_bytes(text.stdout)
-        known |= set(load_config(Path(tmp)).roles)
-    return known
+    config = parse_config(text.stdout if text.returncode == 0 else None, f"{upstream}:main:{CONFIG_NAME}")
+    return known | set(config.roles)
