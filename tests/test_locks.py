@@ -12,7 +12,7 @@ from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable, Upstream
 from harness.locks import records
 from harness.locks.claim import claim, heartbeat
 from harness.locks.heartbeats import fetch_heartbeats
-from harness.locks.release import ReleaseOutcome, release
+from harness.locks.release import ReleaseOutcome, hand_back, release
 from harness.locks.status import status
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
@@ -132,6 +132,23 @@ def test_abandon_hands_lock_back_and_parks_work(work: WorkRepo) -> None:
     assert work.upstream_git("rev-parse", result.parked_ref).strip() == sha
     assert work.upstream_file("half.py") is None and work.upstream_file("current_tasks/parser.lock") is None
     claim(work.workspace("b"), "parser")
+
+
+def test_hand_back_of_a_reclaimed_task_keeps_the_work_and_says_why_nothing_was_released(work: WorkRepo) -> None:
+    t0 = time.time()
+    old = work.workspace("a")
+    claim(old, "parser", clock=lambda: t0)
+    git(old.root, "pull", "--quiet", "--rebase")
+    work_sha = commit_file(old.root, "src/parser.py", "slow work\n", "parser: late work")
+    new = claim(work.workspace("b"), "parser", clock=lambda: t0 + STALE_AFTER + 5)
+    back = hand_back(old, "parser", "the session failed")  # no exception: there is nothing to hand back
+    assert back.commit is None and "held by b" in back.fenced
+    orphan = back.fenced.rsplit(" ", 1)[-1]
+    assert orphan.startswith("refs/harness/orphans/a/parser-")
+    assert work.upstream_git("rev-parse", orphan).strip() == work_sha
+    assert records.read_record(old.state_dir, "parser") is None  # the next iteration does not retry it
+    lock = yaml.safe_load(work.upstream_file("current_tasks/parser.lock") or "")
+    assert lock["nonce"] == new.lock.nonce
 
 
 def test_upstream_unreachable_is_one_clear_error_and_keeps_local_commit(work: WorkRepo) -> None:

@@ -5,6 +5,8 @@ lock is handed back, the work pushed) and ``abandoned`` (the lock is handed back
 commits are not pushed to main but parked on ``refs/harness/parked/<agent>/<task>-<time>-<sha>``).
 Fencing (invariant 3): if the tip no longer carries our nonce, nothing is deleted and any
 local commits are kept on ``refs/harness/orphans/<agent>/<task>-<time>-<sha>``.
+``hand_back`` is the one way every part of harness gives a task back (abandoned, fencing
+tolerated): the loop after a failed session, a local fleet's ``down``, a dead container's reaper.
 """
 
 from __future__ import annotations
@@ -94,6 +96,31 @@ def release(
         work = 0
     records.drop_record(ws.state_dir, task)
     return ReleaseResult(task, outcome, commit, work, parked_ref, next_claim)
+
+
+@dataclass(frozen=True)
+class HandBack:
+    task: str
+    commit: str | None  # the release commit; None when the lock was no longer ours
+    parked_ref: str | None = None  # where local commits were kept
+    fenced: str = ""  # why nothing was released: the lock is no longer ours
+
+
+def hand_back(ws: Workspace, task: str, why: str) -> HandBack:
+    """Give ``task`` back, with ``why`` as the note: after a failed or stopped session, for a
+    killed loop, for a dead container. The lock is released as abandoned; local commits are
+    kept on a fresh side ref (``parked``, or ``orphans`` when fenced), never pushed to main.
+
+    A lock that is no longer ours is no error here: someone else has the task, so there is
+    nothing to hand back; the claim record goes and the reason is returned. Anything else
+    (the upstream down) raises, and the caller tries again later.
+    """
+    try:
+        result = release(ws, task, ReleaseOutcome.ABANDONED, note=why[:200])
+    except Fenced as exc:
+        records.drop_record(ws.state_dir, task)
+        return HandBack(task, None, fenced=str(exc))
+    return HandBack(task, result.commit, result.parked_ref)
 
 
 def _release_change(ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, snap: Snapshot) -> Change:

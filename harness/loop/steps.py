@@ -20,6 +20,7 @@ from harness.locks import records
 from harness.locks.claim import ClaimRequest, claim
 from harness.locks.lockfile import new_nonce
 from harness.locks.release import NextClaim, ReleaseOutcome, release
+from harness.locks.release import hand_back as hand_back_lock
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
@@ -270,18 +271,18 @@ def gate(ctx: Ctx) -> None:
 
 
 def hand_back(ctx: Ctx, task: str, why: str) -> None:
-    """Park local commits on a fresh side ref, then release as abandoned; never raises."""
+    """Hand the task back (local commits kept on a side ref), say where; never raises."""
     try:
-        ref = park(ctx.ws, task)
-        if ref:
-            ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {ref}")
-            _drop_local_work(ctx.ws)
-        release(ctx.ws, task, ReleaseOutcome.ABANDONED, note=why[:200])
-    except Fenced as exc:
-        ctx.say(f"ERROR {task}: {exc}")
-        records.drop_record(ctx.ws.state_dir, task)
+        back = hand_back_lock(ctx.ws, task, why)
     except HarnessError as exc:
         ctx.say(f"ERROR {task}: could not hand the lock back ({exc}); the next iteration retries")
+        return
+    if back.fenced:
+        ctx.say(f"ERROR {task}: {back.fenced}")
+    elif back.parked_ref:
+        ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {back.parked_ref}")
+    if has_local_work(ctx.ws):  # the hand-back kept these commits on a side ref: start the next one clean
+        _drop_local_work(ctx.ws)  # (with no commits, uncommitted files stay for sync to park)
 
 
 def still_held(ctx: Ctx, task: str) -> bool:

@@ -129,19 +129,18 @@ def held_tasks(clone: Path, agents: Iterable[str]) -> dict[str, list[str]]:
 
 
 def release_abandoned(clone: Path, agent: str, tasks: Iterable[str], why: str) -> list[str]:
-    """Release ``agent``'s locks as abandoned; returns one line per task for the log."""
-    from harness.errors import Fenced
-    from harness.locks.release import ReleaseOutcome, release
+    """Hand ``agent``'s locks back (abandoned); returns one line per task for the log."""
+    from harness.locks.release import hand_back
     from harness.workspace import open_workspace
 
     ws = open_workspace(clone, agent)
     lines = []
     for task in tasks:
-        try:
-            result = release(ws, task, ReleaseOutcome.ABANDONED, note=why)
-            lines.append(f"released {task} of {agent} as abandoned ({why}) at {result.commit[:12]}")
-        except Fenced as exc:  # reclaimed or released meanwhile: nothing of ours to hand back
-            lines.append(f"skipped {task} of {agent}: {exc}")
+        back = hand_back(ws, task, why)
+        if back.commit is None:  # reclaimed or released meanwhile: nothing of ours to hand back
+            lines.append(f"skipped {task} of {agent}: {back.fenced}")
+        else:
+            lines.append(f"released {task} of {agent} as abandoned ({why}) at {back.commit[:12]}")
     return lines
 
 

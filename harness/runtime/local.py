@@ -218,15 +218,15 @@ def _signal(pid: int, sig: signal.Signals, group: bool = False) -> None:
 def _hand_back(agent: LocalAgent) -> None:
     """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
     from harness.locks import records
-    from harness.locks.release import ReleaseOutcome, release
+    from harness.locks.release import hand_back
     from harness.workspace import open_workspace
 
     try:
         ws = open_workspace(Path(agent.clone), agent.agent)
         for record in records.all_records(ws.state_dir):
-            release(ws, record.task, ReleaseOutcome.ABANDONED, note="its loop was killed by harness down")
+            hand_back(ws, record.task, "its loop was killed by harness down")
     except HarnessError:
-        pass  # fenced or unreachable: the lease and the reclaim rule take over
+        pass  # unreachable: the lease and the reclaim rule take over
 
 
 def _info(agent: LocalAgent) -> AgentInfo:
