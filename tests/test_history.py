@@ -184,17 +184,50 @@ def test_bad_since_is_a_usage_error_naming_the_option(messy: Path) -> None:
 
 
 def test_loop_events_are_summed_and_bad_lines_counted(messy: Path, tmp_path: Path) -> None:
+    from harness.loop.events import IterationEvent, IterationOutcome, append_event
+
     events = tmp_path / "events.jsonl"
     lines = [
-        {"time": T0 + 100, "agent": "core-dev-01", "task": "a", "outcome": "done", "tokens": 1000, "cost": 0.5},
-        {"ts": "2023-11-14T22:30:00Z", "agent": "core-dev-02", "outcome": "lost_race", "tokens": {"in": 10, "out": 5}},
-        {"time": T0 + 3000, "agent": "core-dev-01", "outcome": "gate_refused", "cost_usd": 0.25, "commits_pushed": 2},
+        IterationEvent(
+            agent="core-dev-01",
+            role="core-dev",
+            iteration=1,
+            started_at=T0 + 100,
+            task="a",
+            outcome=IterationOutcome.DONE,
+            input_tokens=1000,
+            cost_usd=0.5,
+        ),
+        IterationEvent(
+            agent="core-dev-02",
+            role="core-dev",
+            iteration=1,
+            started_at=T0 + 200,
+            outcome=IterationOutcome.LOST,
+            input_tokens=10,
+            output_tokens=5,
+        ),
+        IterationEvent(
+            agent="core-dev-01",
+            role="core-dev",
+            iteration=2,
+            started_at=T0 + 3000,
+            outcome=IterationOutcome.REFUSED,
+            cost_usd=0.25,
+            commits_pushed=2,
+        ),
     ]
-    events.write_text("\n".join(json.dumps(line) for line in lines) + '\n{"truncated": \n')
+    for event in lines:
+        append_event(events, event)
+    with events.open("a") as handle:  # a line the loop did not write, and one torn by a kill
+        handle.write(
+            '{"time": 1700000000, "agent": "core-dev-03", "outcome": "lost_race", "tokens": 7}\n{"truncated": \n'
+        )
     loop = run_history(open_workspace(messy, "tester"), events=events, now=T0 + 6000).stats["loop"]
     assert loop is not None
-    assert (loop["iterations"], loop["bad_lines"], loop["lost_races"], loop["refused_pushes"]) == (3, 1, 1, 1)
+    assert (loop["iterations"], loop["bad_lines"], loop["lost_races"], loop["refused_pushes"]) == (3, 2, 1, 1)
     assert (loop["tokens"], loop["cost"], loop["commits_pushed"]) == (1015, 0.75, 2)
+    assert loop["outcomes"] == {"done": 1, "lost": 1, "refused": 1}
     missing = run_harness("history", "--events", str(tmp_path / "nope.jsonl"), cwd=messy)
     assert missing.returncode == 1 and "--events" in missing.stderr
 
@@ -234,7 +267,7 @@ def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path)
         2,
         1,
     )
-    assert result.events is not None and [e.time for e in result.events.events][-1] == T0 + 9
+    assert result.events is not None and [e.ended_at for e in result.events.events][-1] == T0 + 9
 
 
 def test_tests_passing_come_from_the_gates_baselines_on_the_upstream(work: WorkRepo) -> None:

@@ -44,8 +44,8 @@ def test_additive_conflict_is_resolved_automatically(work: WorkRepo, tmp_path: P
     summary = run(work.workspace("a1"), "command", agent, max_iterations=1)
     assert summary.outcomes == {"done": 1}
     assert work.upstream_file("NOTES.md") == "# notes\nupstream-line\nagent-line\n"
-    (event,) = read_events(clone / "agent_logs" / "events.jsonl")
-    assert event["conflicts_resolved"] == ["additive: NOTES.md"]
+    (event,) = read_events(clone / "agent_logs" / "events.jsonl").events
+    assert event.conflicts_resolved == ["additive: NOTES.md"]
 
 
 def test_dependency_lock_takes_upstream_and_regenerates(work: WorkRepo, tmp_path: Path) -> None:
@@ -58,8 +58,8 @@ def test_dependency_lock_takes_upstream_and_regenerates(work: WorkRepo, tmp_path
     assert summary.outcomes == {"done": 1}
     assert work.upstream_file("uv.lock") == "pins v2 (upstream)\nregenerated\n"
     assert work.upstream_file("app.py") == "x\n"  # the rest of the agent's commit landed
-    (event,) = read_events(clone / "agent_logs" / "events.jsonl")
-    assert event["conflicts_resolved"] == ["dependency: uv.lock"]
+    (event,) = read_events(clone / "agent_logs" / "events.jsonl").events
+    assert event.conflicts_resolved == ["dependency: uv.lock"]
 
 
 def test_same_lines_go_to_one_resolution_session(work: WorkRepo, tmp_path: Path) -> None:
@@ -68,8 +68,8 @@ def test_same_lines_go_to_one_resolution_session(work: WorkRepo, tmp_path: Path)
     summary = run(work.workspace("a1"), "command", agent, max_iterations=1)
     assert summary.outcomes == {"done": 1}
     assert work.upstream_file("config.py") == "x = 2\nx = 3\n"  # the (scripted) resolution kept both
-    (event,) = read_events(clone / "agent_logs" / "events.jsonl")
-    assert event["conflicts_resolved"] == ["same-lines (agent): config.py"]
+    (event,) = read_events(clone / "agent_logs" / "events.jsonl").events
+    assert event.conflicts_resolved == ["same-lines (agent): config.py"]
     assert locks_upstream(work) == []
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.git.upstream import local_upstream_path
-from harness.history.events import LoopEvent, read_events
 from harness.history.testpoints import BASELINE_SUBDIR, baseline_points
 from harness.history.textfmt import human_age
 from harness.locks.status import StatusKind, StatusReport, status
+from harness.loop.events import IterationEvent, read_events
 from harness.runtime.base import AgentInfo
 from harness.workspace import Workspace
 
@@ -57,8 +57,7 @@ def collect(ws: Workspace, events_path: Path, ps: Ps | None = None, clock: Calla
     report = _status_or_note(ws, notes, clock)
     if report is not None:
         _add_locks(rows, report)
-    loaded = read_events(events_path)
-    for event in loaded.events if loaded else []:
+    for event in read_events(events_path).events:
         _add_event(rows.setdefault(event.agent, TopRow(event.agent)), event)
     if ps is not None:
         try:
@@ -101,13 +100,12 @@ def _add_locks(rows: dict[str, TopRow], report: StatusReport) -> None:
         row.stale = row.stale or lock.stale
 
 
-def _add_event(row: TopRow, event: LoopEvent) -> None:
-    if event.role != "-":
-        row.role = event.role
-    row.iteration = event.iteration if event.iteration is not None else row.iteration
-    row.last_outcome = event.outcome
+def _add_event(row: TopRow, event: IterationEvent) -> None:
+    row.role = event.role
+    row.iteration = event.iteration
+    row.last_outcome = str(event.outcome)
     row.tokens += event.tokens
-    row.cost += event.cost
+    row.cost += event.cost_usd
 
 
 def render(frame: Frame, title: str) -> list[str]:

@@ -58,6 +58,51 @@ class IterationEvent:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
 
+    @classmethod
+    def from_json(cls, data: Any) -> IterationEvent:
+        """A line ``to_json`` wrote; ValueError or TypeError for anything else (keys a newer
+        loop may add are ignored)."""
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        known = {k: v for k, v in data.items() if k in _TYPES}
+        for key, value in known.items():
+            if isinstance(value, bool) or not isinstance(value, _TYPES[key]):
+                raise TypeError(f"{key}: {value!r}")
+        known["outcome"] = IterationOutcome(data.get("outcome", ""))  # required: a line is written once it ended
+        return cls(**known)
+
+    @property
+    def ended_at(self) -> float:
+        return self.started_at + self.duration_seconds
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+# What each key of a line may hold (JSON has no tuples; ints are fine where floats are).
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "agent": str,
+    "role": str,
+    "iteration": int,
+    "started_at": (int, float),
+    "task": (str, type(None)),
+    "outcome": str,
+    "duration_seconds": (int, float),
+    "session_seconds": (int, float),
+    "input_tokens": int,
+    "output_tokens": int,
+    "cost_usd": (int, float),
+    "commits_pushed": int,
+    "claims_lost": int,
+    "conflicts_resolved": list,
+    "pushes_refused": int,
+    "session_exit": str,
+    "log": str,
+    "error": str,
+    "steps": dict,
+}
+
 
 def append_event(path: Path, event: IterationEvent) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,15 +114,29 @@ def append_event(path: Path, event: IterationEvent) -> None:
         os.close(fd)
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            data = json.loads(line)
-        except ValueError:
+@dataclass(frozen=True)
+class EventsFile:
+    path: Path
+    events: list[IterationEvent] = field(default_factory=list)
+    bad_lines: int = 0  # torn by a kill mid-write, or not the loop's
+    found: bool = True  # False: no such file yet (no iteration has ended)
+
+
+def read_events(path: Path) -> EventsFile:
+    """Every iteration in ``path``, the one reader of the events file (status views, the
+    fleet's ps, the demo's summary, benchmarks). Never fails on a line: a fleet's owner wants
+    the numbers that exist, not a traceback because one agent was killed mid-write."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return EventsFile(path, found=False)
+    events: list[IterationEvent] = []
+    bad = 0
+    for line in text.splitlines():
+        if not line.strip():
             continue
-        if isinstance(data, dict):
-            events.append(data)
-    return events
+        try:
+            events.append(IterationEvent.from_json(json.loads(line)))
+        except (ValueError, TypeError):
+            bad += 1
+    return EventsFile(path, events, bad)

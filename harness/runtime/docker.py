@@ -322,12 +322,16 @@ def _last_iteration(container: Any) -> int | None:
     """The loop's iteration count, from the last line of its events file (agent_logs/events.jsonl)."""
     import json
 
+    from harness.loop.events import IterationEvent
+
     if container.status != "running":
         return None
     try:
         result = container.exec_run(["tail", "-n", "1", EVENTS_FILE], user="root")
-        return int(json.loads(result.output.decode())["iteration"]) if result.exit_code == 0 else None
-    except (APIError, ValueError, KeyError, TypeError):
+        if result.exit_code != 0:
+            return None
+        return IterationEvent.from_json(json.loads(result.output.decode())).iteration
+    except (APIError, ValueError, TypeError):
         return None
 
 

@@ -231,10 +231,10 @@ def _hand_back(agent: LocalAgent) -> None:
 
 def _info(agent: LocalAgent) -> AgentInfo:
     from harness.locks import records
-    from harness.loop.events import read_events
+    from harness.loop.events import IterationOutcome, read_events
 
     alive = is_running(agent.pid)
-    events = read_events(Path(agent.events))
+    events = read_events(Path(agent.events)).events
     held = [record.task for record in records.all_records(Path(agent.clone) / ".git" / "harness")]
     return AgentInfo(
         agent=agent.agent,
@@ -244,5 +244,9 @@ def _info(agent: LocalAgent) -> AgentInfo:
         iteration=len(events),
         uptime_seconds=time.time() - agent.started_at if alive else None,
         handle=str(agent.pid),
-        extra={"clone": agent.clone, "log": agent.log, "done": str(sum(e.get("outcome") == "done" for e in events))},
+        extra={
+            "clone": agent.clone,
+            "log": agent.log,
+            "done": str(sum(e.outcome == IterationOutcome.DONE for e in events)),
+        },
     )
