@@ -72,10 +72,6 @@ class GateRefused(HarnessError):
     exit_code = ExitCode.GATE_REFUSED
 
 
-class Interrupted(HarnessError):
-    exit_code = ExitCode.INTERRUPTED
-
-
 def _last_meaningful_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]

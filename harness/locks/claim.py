@@ -214,10 +214,6 @@ def holder_check(ws: Workspace, snap: Snapshot, task: str) -> Lock:
     return lock
 
 
-def refresh_tip(ws: Workspace) -> str | None:
-    return fetch_main(ws.repo, ws.config.branch)
-
-
 __all__ = [
     "REMOTE_MAIN",
     "ClaimRequest",
@@ -229,5 +225,4 @@ __all__ = [
     "holder_check",
     "plan_claim",
     "reconcile",
-    "refresh_tip",
 ]

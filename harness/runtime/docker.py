@@ -277,9 +277,6 @@ class DockerRuntime:
             raise HarnessError(f"peer: docker refused to copy the snapshot into {target}")
         return result
 
-    def container_id(self, fleet: str, agent: str) -> str:
-        return str(self._container(fleet, agent).id)
-
     # -- helpers ----------------------------------------------------------------
 
     def _containers(self, fleet: str) -> list[Any]:
