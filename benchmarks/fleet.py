@@ -55,7 +55,14 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     upstream = build(base, tasks, delay, hook)
     runtime = LocalRuntime(root=base / "state")
     args = ("--exit-when-idle", "--idle-backoff", "0.05")
-    spec = FleetSpec("bench", upstream, {"core-dev": agents}, "builtin", args, fleet_dir=base / "fleet")
+    spec = FleetSpec(
+        name="bench",
+        upstream=upstream,
+        roles={"core-dev": agents},
+        backend="builtin",
+        agent_args=args,
+        fleet_dir=base / "fleet",
+    )
     busy_before = busy_cpu_seconds()
     start, start_clock = time.monotonic(), time.time()
     loops = {int(info.handle) for info in runtime.up(spec)}

@@ -34,7 +34,7 @@ class RoleSettings:
     description: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path
     branch: str = "main"
@@ -159,7 +159,7 @@ def _default_roles() -> dict[str, RoleSettings]:
 TEST_RUNNERS = ("pytest", "files", "junit")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SuiteSettings:
     """``tests:`` — how ``harness test`` and the gate run the project's suite."""
 

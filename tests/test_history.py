@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,16 @@ T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 
 
 def _lock(task: str, agent: str, role: str, nonce: str, generation: int = 1) -> str:
-    lock = Lock(task, agent, role, "box", nonce, generation, float(T0), 1800)
+    lock = Lock(
+        task=task,
+        agent=agent,
+        role=role,
+        host="box",
+        nonce=nonce,
+        generation=generation,
+        claimed_at=float(T0),
+        lease_seconds=1800,
+    )
     return lock.to_yaml().decode()
 
 
@@ -252,12 +262,13 @@ def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path)
     from harness.loop.events import IterationEvent, IterationOutcome, append_event
 
     path = tmp_path / "agent_logs" / "events.jsonl"
-    who = ("core-dev-01", "core-dev")
-    append_event(path, IterationEvent(*who, 1, T0, outcome=IterationOutcome.DONE, input_tokens=700, output_tokens=300))
-    append_event(path, IterationEvent(*who, 2, T0, outcome=IterationOutcome.LOST, claims_lost=2, cost_usd=0.5))
-    append_event(
-        path, IterationEvent(*who, 3, T0, outcome=IterationOutcome.REFUSED, pushes_refused=1, duration_seconds=9)
-    )
+    first = IterationEvent(agent="core-dev-01", role="core-dev", iteration=1, started_at=T0)
+    for event in (
+        replace(first, outcome=IterationOutcome.DONE, input_tokens=700, output_tokens=300),
+        replace(first, iteration=2, outcome=IterationOutcome.LOST, claims_lost=2, cost_usd=0.5),
+        replace(first, iteration=3, outcome=IterationOutcome.REFUSED, pushes_refused=1, duration_seconds=9),
+    ):
+        append_event(path, event)
     result = run_history(open_workspace(messy, "tester"), events=path, now=T0 + 6000)
     loop = result.stats["loop"]
     assert (loop["iterations"], loop["tokens"], loop["cost"], loop["lost_races"], loop["refused_pushes"]) == (

@@ -16,7 +16,7 @@ from tests.conftest import WorkRepo, commit_file, git
 
 def pick(task: str) -> NextClaim:
     def choose(snap: Snapshot) -> ClaimRequest | None:
-        return ClaimRequest(task, role="core-dev", nonce=new_nonce())
+        return ClaimRequest(task=task, role="core-dev", nonce=new_nonce())
 
     return choose
 

@@ -26,7 +26,7 @@ FLEET = "demo"
 DEMO_TIMEOUT = 900.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoSummary:
     total: int
     done: int
@@ -70,7 +70,14 @@ def run_demo(agents: int, tasks: int, directory: Path | None, delay: float, echo
     echo(f"demo: {tasks} tasks for {agents} builtin agents (scripted, not AI) in {base}")
     runtime = LocalRuntime(root=base / "state")
     loop_args = ("--exit-when-idle", "--idle-backoff", "0.2", "--session-timeout", "300")
-    spec = FleetSpec(FLEET, upstream, {"core-dev": agents}, "builtin", loop_args, fleet_dir=base / "fleet")
+    spec = FleetSpec(
+        name=FLEET,
+        upstream=upstream,
+        roles={"core-dev": agents},
+        backend="builtin",
+        agent_args=loop_args,
+        fleet_dir=base / "fleet",
+    )
     start = time.monotonic()
     runtime.up(spec)
     try:

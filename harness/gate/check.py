@@ -58,7 +58,7 @@ class GateResult:
     run: RunResult | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateSite:
     """Where a gate check reads objects, keeps baselines and writes its scratch files."""
 
@@ -242,7 +242,13 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
     upstream = local_upstream_path(ws.repo)
     stores = (BaselineStore(upstream / "harness" / "baseline"),) if upstream else ()
     with scratch_dir(ws.state_dir / "gate-tmp") as scratch:
-        site = GateSite(ws.repo, stores, BaselineStore(ws.state_dir / "baseline"), scratch, pusher_role())
+        site = GateSite(
+            repo=ws.repo,
+            stores=stores,
+            write=BaselineStore(ws.state_dir / "baseline"),
+            scratch=scratch,
+            role=pusher_role(),
+        )
         return check(site, tip, head, say)
 
 
@@ -283,7 +289,7 @@ def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str
         _require_unmoved(repo, target, old)
         with scratch_dir(state / "tmp") as scratch:
             store = BaselineStore(state / "baseline")
-            site = GateSite(repo, (), store, scratch, pusher_role())
+            site = GateSite(repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role())
             result = check(site, old, new, say)
     if result.verdict is not None:
         verdict = result.verdict

@@ -32,7 +32,7 @@ class LockFileChange:
     blob: str  # the new content (A, M) or the removed content (D)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LogCommit:
     sha: str
     parents: int
@@ -81,7 +81,13 @@ def _parse_record(record: str) -> LogCommit | None:
     sha, parents, author, ctime, subject, trailers = parts[:6]
     changes = _parse_raw(parts[6:])
     return LogCommit(
-        sha, parents.count(" ") + 1 if parents else 0, author, int(ctime), subject, _parse_trailers(trailers), changes
+        sha=sha,
+        parents=parents.count(" ") + 1 if parents else 0,
+        author=author,
+        time=int(ctime),
+        subject=subject,
+        trailers=_parse_trailers(trailers),
+        changes=changes,
     )
 
 

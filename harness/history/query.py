@@ -44,7 +44,7 @@ def parse_since(text: str, now: float) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryResult:
     history: History
     stats: dict[str, Any]
@@ -113,4 +113,4 @@ def run_history(
     stats["tests"] = (
         {"points": len(tests), "latest_passed": tests[-1].passed, "latest_tip": tests[-1].tip} if tests else None
     )
-    return HistoryResult(history, stats, loaded, notes, window.since, tests)
+    return HistoryResult(history=history, stats=stats, events=loaded, notes=notes, since=window.since, tests=tests)

@@ -25,7 +25,7 @@ from harness.workspace import Workspace
 Ps = Callable[[], list[AgentInfo]]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TopRow:
     agent: str
     role: str = "-"
@@ -40,7 +40,7 @@ class TopRow:
     cost: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Frame:
     rows: list[TopRow]
     locks: int
@@ -58,11 +58,11 @@ def collect(ws: Workspace, events_path: Path, ps: Ps | None = None, clock: Calla
     if report is not None:
         _add_locks(rows, report)
     for event in read_events(events_path).events:
-        _add_event(rows.setdefault(event.agent, TopRow(event.agent)), event)
+        _add_event(rows.setdefault(event.agent, TopRow(agent=event.agent)), event)
     if ps is not None:
         try:
             for info in ps():
-                row = rows.setdefault(info.agent, TopRow(info.agent))
+                row = rows.setdefault(info.agent, TopRow(agent=info.agent))
                 row.role, row.state = info.role, info.state
                 row.iteration = info.iteration if info.iteration is not None else row.iteration
         except HarnessError as exc:
@@ -93,7 +93,7 @@ def _add_locks(rows: dict[str, TopRow], report: StatusReport) -> None:
     for lock in report.rows:
         if lock.kind is not StatusKind.LOCK or lock.agent is None:
             continue
-        row = rows.setdefault(lock.agent, TopRow(lock.agent))
+        row = rows.setdefault(lock.agent, TopRow(agent=lock.agent))
         row.role = lock.role or row.role
         row.task = lock.task if row.task == "-" else f"{row.task},{lock.task}"
         row.lock_age, row.heartbeat_age = lock.age_seconds, lock.heartbeat_age_seconds

@@ -28,7 +28,7 @@ from harness.workspace import Workspace
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClaimResult:
     task: str
     lock: Lock
@@ -53,7 +53,9 @@ def claim(
     it without fetching again (if main moved since, the push loses and we fetch and retry).
     """
     validate_task_id(task)
-    request = ClaimRequest(task, role, note, tuple(files), lease_seconds, new_nonce())
+    request = ClaimRequest(
+        task=task, role=role, note=note, files=tuple(files), lease_seconds=lease_seconds, nonce=new_nonce()
+    )
     outcome: dict[str, ClaimResult] = {}
 
     def decide(tip: str | None) -> Change | None:
@@ -73,7 +75,7 @@ def claim(
     return confirm_claim(ws, result, published.commit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClaimRequest:
     task: str
     role: str = ""
@@ -93,7 +95,7 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
     previous = _stale_lock_or_raise(ws, entry, clock) if entry else None
     if entry and previous is None:  # we hold it already
         assert entry.lock is not None
-        return None, ClaimResult(task, entry.lock, None, already_held=True)
+        return None, ClaimResult(task=task, lock=entry.lock, commit=None, already_held=True)
     reason = unclaimable_reason(snap.board(), task, request.files)
     if reason:
         raise NotClaimable(reason)
@@ -113,7 +115,7 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
     records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.ClaimState.PENDING))
     reclaimed = previous.agent if previous else None
     change = Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, request.note, previous))
-    return change, ClaimResult(task, lock, None, reclaimed_from=reclaimed)
+    return change, ClaimResult(task=task, lock=lock, commit=None, reclaimed_from=reclaimed)
 
 
 def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResult:
@@ -122,7 +124,7 @@ def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResu
     records.write_record(
         ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.ClaimState.HELD)
     )
-    return ClaimResult(planned.task, planned.lock, commit, planned.reclaimed_from)
+    return ClaimResult(task=planned.task, lock=planned.lock, commit=commit, reclaimed_from=planned.reclaimed_from)
 
 
 def _claim_message(lock: Lock, note: str, previous: Lock | None) -> str:

@@ -44,7 +44,7 @@ class ReleaseOutcome(Enum):
     ABANDONED = "abandoned"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReleaseResult:
     task: str
     outcome: ReleaseOutcome
@@ -95,7 +95,9 @@ def release(
         commit = published.commit
         work = 0
     records.drop_record(ws.state_dir, task)
-    return ReleaseResult(task, outcome, commit, work, parked_ref, next_claim)
+    return ReleaseResult(
+        task=task, outcome=outcome, commit=commit, work_commits=work, parked_ref=parked_ref, next_claim=next_claim
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class StatusKind(StrEnum):
     MALFORMED = "malformed"  # a .lock file harness cannot read
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StatusRow:
     task: str
     path: str
@@ -60,7 +60,19 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
         if entry.lock is None:
             kind = StatusKind.MALFORMED if entry.path.endswith(".lock") else StatusKind.FOREIGN
             rows.append(
-                StatusRow(task, entry.path, None, None, None, None, None, False, kind, entry.problem, entry.first_line)
+                StatusRow(
+                    task=task,
+                    path=entry.path,
+                    agent=None,
+                    role=None,
+                    generation=None,
+                    age_seconds=None,
+                    heartbeat_age_seconds=None,
+                    stale=False,
+                    kind=kind,
+                    problem=entry.problem,
+                    note=entry.first_line,
+                )
             )
             continue
         lock = entry.lock
@@ -68,17 +80,17 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
         beat_age = now - live.heartbeat if live.heartbeat is not None else None
         rows.append(
             StatusRow(
-                task,
-                entry.path,
-                lock.agent,
-                lock.role,
-                lock.generation,
-                now - lock.claimed_at,
-                beat_age,
-                live.stale,
-                StatusKind.LOCK,
-                "",
-                lock.note,
+                task=task,
+                path=entry.path,
+                agent=lock.agent,
+                role=lock.role,
+                generation=lock.generation,
+                age_seconds=now - lock.claimed_at,
+                heartbeat_age_seconds=beat_age,
+                stale=live.stale,
+                kind=StatusKind.LOCK,
+                problem="",
+                note=lock.note,
             )
         )
     return StatusReport(tip, rows, notes)

@@ -55,7 +55,7 @@ class AgentSettings:
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoopSettings:
     mode: LoopMode = LoopMode.AUTO
     session_timeout_seconds: float = 3600.0

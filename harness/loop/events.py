@@ -33,7 +33,7 @@ class IterationOutcome(StrEnum):
     IDLE = "idle"  # nothing to claim; never written (the loop backs off instead)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IterationEvent:
     agent: str
     role: str

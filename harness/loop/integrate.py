@@ -66,7 +66,7 @@ class RebaseVerdict(Enum):
     PARKED = "parked"  # unresolved same-lines conflict, or a failed regenerate: parked
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IntegrateResult:
     verdict: RebaseVerdict
     resolved: list[str] = field(default_factory=list)  # "additive: README.md", ...
@@ -97,7 +97,7 @@ def rebase_onto_upstream(
     max_sessions: int = 1,
 ) -> IntegrateResult:
     """Rebase HEAD onto origin/main resolving by class; on failure abort and park."""
-    result = IntegrateResult(RebaseVerdict.CLEAN)
+    result = IntegrateResult(verdict=RebaseVerdict.CLEAN)
     _git(ws, "rebase", "--quiet", REMOTE_MAIN)
     for _ in range(MAX_REBASE_STEPS):
         if not rebase_in_progress(ws):

@@ -16,7 +16,7 @@ from harness.tasks.specs import TaskSpec
 from harness.workspace import Workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PromptInput:
     role: str
     iteration: int

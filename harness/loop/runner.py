@@ -49,7 +49,7 @@ from harness.workspace import Workspace
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoopOptions:
     role: str
     agent: AgentSettings
@@ -141,15 +141,15 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         ws = dataclasses.replace(ws, repo=GitRepo(ws.root, env=safe))
     _exclude_logs(ws, log_dir)
     ctx = Ctx(
-        ws,
-        options.role,
-        options.agent,
-        options.settings,
-        get_backend(options.agent.backend),
-        log_dir,
-        user,
-        stopper.requested,
-        say,
+        ws=ws,
+        role=options.role,
+        agent=options.agent,
+        loop=options.settings,
+        backend=get_backend(options.agent.backend),
+        log_dir=log_dir,
+        user=user,
+        stop_requested=stopper.requested,
+        say=say,
     )
     summary = LoopSummary()
     ctx.claim_ahead = lambda event: _may_claim_ahead(options, summary, event)
@@ -163,7 +163,9 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         if options.max_iterations is not None and summary.iterations >= options.max_iterations:
             summary.stopped_by = f"max iterations ({options.max_iterations})"
             break
-        event = IterationEvent(ws.agent, options.role, summary.iterations + 1, time.time())
+        event = IterationEvent(
+            agent=ws.agent, role=options.role, iteration=summary.iterations + 1, started_at=time.time()
+        )
         try:
             outcome, drained = _iteration(ctx, event, summary.iterations + 1)
         except (UpstreamUnreachable, HarnessError) as exc:

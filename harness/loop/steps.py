@@ -154,7 +154,7 @@ def next_claim_picker(ctx: Ctx, event: IterationEvent) -> tuple[NextClaim | None
             return None
         spec = spread(ranked, ctx.ws.agent)
         chosen[spec.id] = spec
-        return ClaimRequest(spec.id, role=ctx.role, nonce=new_nonce())
+        return ClaimRequest(task=spec.id, role=ctx.role, nonce=new_nonce())
 
     return pick, chosen
 

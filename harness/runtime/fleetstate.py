@@ -37,7 +37,7 @@ class AgentRecord:
     container: str  # container name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FleetState:
     fleet: str
     upstream: str

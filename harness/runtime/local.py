@@ -35,7 +35,7 @@ from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
 FLEET_FILE = "fleet.json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LocalAgent:
     agent: str
     role: str
@@ -149,7 +149,16 @@ class LocalRuntime:
         args += ["--log-dir", str(home / "logs"), "--events", str(events), "--stop-file", str(stop), *spec.agent_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
         env["HARNESS_AGENT"] = agent
-        record = LocalAgent(agent, role, 0, 0.0, str(clone), str(log), str(events), str(stop))
+        record = LocalAgent(
+            agent=agent,
+            role=role,
+            pid=0,
+            started_at=0.0,
+            clone=str(clone),
+            log=str(log),
+            events=str(events),
+            stop=str(stop),
+        )
         return record, {"args": args, "cwd": str(clone), "env": env, "log": str(log), "backend": spec.backend}
 
 

@@ -27,7 +27,7 @@ _SPEC_KEYS = {"id", "title", "body", "depends_on", "files", "priority", "role", 
 STATUSES = ("open", "done")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     id: str
     title: str
