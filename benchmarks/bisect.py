@@ -31,7 +31,7 @@ from harness.bisect.search import Round, Verdict  # noqa: E402
 SANITY = 2
 
 
-def simulate(n: int, k: int, seed: int, jobs: int = 1) -> bisect.Outcome:
+def simulate(n: int, k: int, seed: int, jobs: int = 1) -> bisect.SearchResult:
     culprits = set(random.Random(seed).sample(range(n), k))
 
     def probe(subsets: Round) -> list[Verdict]:

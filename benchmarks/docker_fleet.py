@@ -31,7 +31,13 @@ def lock_present(upstream: Path) -> bool:
 def up_down(image: str, agents: int, base: Path) -> tuple[float, float]:
     upstream = init_work_repo(base / f"w{agents}").upstream
     runtime = DockerRuntime(DockerOptions(image=image, watch=False))
-    spec = FleetSpec(f"bench{agents}", upstream, {"core-dev": agents}, agent_args=("sleep", "infinity"), memory="256m")
+    spec = FleetSpec(
+        name=f"bench{agents}",
+        upstream=upstream,
+        roles={"core-dev": agents},
+        agent_args=("sleep", "infinity"),
+        memory="256m",
+    )
     start = time.perf_counter()
     runtime.up(spec)
     started = time.perf_counter() - start
@@ -43,7 +49,9 @@ def up_down(image: str, agents: int, base: Path) -> tuple[float, float]:
 def reap_latency(image: str, base: Path) -> float:
     upstream = init_work_repo(base / "reap").upstream
     runtime = DockerRuntime(DockerOptions(image=image, watch=True, watch_interval=1.0))
-    spec = FleetSpec("benchreap", upstream, {"core-dev": 1}, agent_args=("bash", "-c", HOLD), memory="256m")
+    spec = FleetSpec(
+        name="benchreap", upstream=upstream, roles={"core-dev": 1}, agent_args=("bash", "-c", HOLD), memory="256m"
+    )
     runtime.up(spec)
     try:
         while not lock_present(upstream):

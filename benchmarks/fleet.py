@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.git.repo import GitRepo, identity_env
 from harness.initrepo import init_work_repo
-from harness.loop.events import read_events
+from harness.loop.events import IterationOutcome, read_events
 from harness.runtime.base import FleetSpec
 from harness.runtime.local import LocalRuntime, is_running
 from harness.tasks.specs import TaskSpec, spec_path
@@ -55,7 +55,14 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
     upstream = build(base, tasks, delay, hook)
     runtime = LocalRuntime(root=base / "state")
     args = ("--exit-when-idle", "--idle-backoff", "0.05")
-    spec = FleetSpec("bench", upstream, {"core-dev": agents}, "builtin", args, fleet_dir=base / "fleet")
+    spec = FleetSpec(
+        name="bench",
+        upstream=upstream,
+        roles={"core-dev": agents},
+        backend="builtin",
+        agent_args=args,
+        fleet_dir=base / "fleet",
+    )
     busy_before = busy_cpu_seconds()
     start, start_clock = time.monotonic(), time.time()
     loops = {int(info.handle) for info in runtime.up(spec)}
@@ -66,27 +73,28 @@ def run(agents: int, tasks: int, delay: float, base: Path, hook: bool) -> dict[s
         time.sleep(0.01)
     wall = time.monotonic() - start
     cpu = busy_cpu_seconds() - busy_before
-    events = [e for a in sorted((base / "fleet").iterdir()) if a.is_dir() for e in read_events(a / "events.jsonl")]
-    done = [e for e in events if e["outcome"] == "done"]
-    overhead = [e["duration_seconds"] - e["session_seconds"] for e in events]
-    startup = [e["session_seconds"] - delay for e in done]
+    homes = [a for a in sorted((base / "fleet").iterdir()) if a.is_dir()]
+    events = [e for home in homes for e in read_events(home / "events.jsonl").events]
+    done = [e for e in events if e.outcome is IterationOutcome.DONE]
+    overhead = [e.duration_seconds - e.session_seconds for e in events]
+    startup = [e.session_seconds - delay for e in done]
     steps = {
-        step: statistics.median(e.get("steps", {}).get(step, 0.0) for e in done) if done else 0.0
+        step: statistics.median(e.steps.get(step, 0.0) for e in done) if done else 0.0
         for step in ("sync", "claim", "integrate")
     }
-    first_started = [min(e["started_at"] for e in events if e["agent"] == a) for a in {e["agent"] for e in events}]
+    first_started = [min(e.started_at for e in events if e.agent == a) for a in {e.agent for e in events}]
     return {
         **{f"step_{k}": v for k, v in steps.items()},
         "up": up_seconds,
         # When the last loop began its first iteration: clones, spawns and imports.
         "all_started": max(first_started) - start_clock if first_started else 0.0,
-        "tail": start_clock + wall - max((e["started_at"] + e["duration_seconds"] for e in events), default=0.0),
+        "tail": start_clock + wall - max((e.ended_at for e in events), default=0.0),
         "wall": wall,
         "cpu": cpu,
         "ideal": tasks * delay / agents,
         "done": len(done),
         "iterations": len(events),
-        "claims_lost": sum(e["claims_lost"] for e in events),
+        "claims_lost": sum(e.claims_lost for e in events),
         "overhead_median": statistics.median(overhead) if overhead else 0.0,
         "overhead_mean": statistics.fmean(overhead) if overhead else 0.0,
         "session_start_median": statistics.median(startup) if startup else 0.0,

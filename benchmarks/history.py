@@ -77,7 +77,16 @@ def build(repo: Path, lock_commits: int, work_per_lock: int, seed: int = 7) -> N
                 path, content = f"current_tasks/{task}.txt", f"claimed by {agent}: fix {task}\n"
             else:
                 path = f"current_tasks/{task}.lock"
-                lock = Lock(task, agent, agent.rsplit("-", 1)[0], "box", f"{serial:032x}", 1, float(t), 1800)
+                lock = Lock(
+                    task=task,
+                    agent=agent,
+                    role=agent.rsplit("-", 1)[0],
+                    host="box",
+                    nonce=f"{serial:032x}",
+                    generation=1,
+                    claimed_at=float(t),
+                    lease_seconds=1800,
+                )
                 content = lock.to_yaml().decode()
             open_locks[path] = agent
             msg = f"claim: {task}\n\nHarness-Agent: {agent}"

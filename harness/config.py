@@ -34,7 +34,7 @@ class RoleSettings:
     description: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path
     branch: str = "main"
@@ -90,8 +90,25 @@ def load_config(root: Path) -> Config:
     """Read ``root/harness.yaml``; defaults when absent; ConfigError when malformed."""
     path = root / CONFIG_NAME
     if not path.exists():
+        return parse_config(None, str(path))
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    return parse_config(content, str(path))
+
+
+def parse_config(content: bytes | None, source: str) -> Config:
+    """harness.yaml's ``content`` (None: there is none, so all defaults) → Config.
+
+    ``source`` names it in every error: a path, or where in git it was read from
+    (``<commit>:harness.yaml``). The one parser: the clone's file and a blob read at a
+    commit (the gate's old tip, a fleet's main) go through the same checks.
+    """
+    path = Path(source)
+    if content is None:
         return Config(path=path, roles=_default_roles())
-    data = _load_yaml_mapping(path)
+    data = load_mapping(source, content, "not valid YAML", "fix the syntax")
     top = _Reader(path, data)
     top.reject_unknown(TOP_LEVEL_KEYS)
     version = data.get("version", 1)
@@ -104,14 +121,6 @@ def load_config(root: Path) -> Config:
         roles=_read_roles(top.mapping("roles")) or _default_roles(),
         raw=data,
     )
-
-
-def _load_yaml_mapping(path: Path) -> Mapping[str, Any]:
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    return load_mapping(str(path), content, "not valid YAML", "fix the syntax")
 
 
 def _read_locks(section: _Reader) -> LockSettings:
@@ -150,7 +159,7 @@ def _default_roles() -> dict[str, RoleSettings]:
 TEST_RUNNERS = ("pytest", "files", "junit")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SuiteSettings:
     """``tests:`` — how ``harness test`` and the gate run the project's suite."""
 

@@ -51,6 +51,11 @@ class UpstreamUnreachable(HarnessError):
     """The upstream could not be reached even after the network retry policy."""
 
 
+class RebaseConflict(HarnessError):
+    """Our commits conflict with upstream main: the rebase was aborted, nothing was pushed and
+    the commits are as they were. The loop answers it with its rebase by conflict class."""
+
+
 class LockHeld(HarnessError):
     exit_code = ExitCode.HELD
 
@@ -65,10 +70,6 @@ class Fenced(HarnessError):
 
 class GateRefused(HarnessError):
     exit_code = ExitCode.GATE_REFUSED
-
-
-class Interrupted(HarnessError):
-    exit_code = ExitCode.INTERRUPTED
 
 
 def _last_meaningful_line(text: str) -> str:

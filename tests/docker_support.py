@@ -73,7 +73,9 @@ class Fleet:
         self, upstream: Path, roles: dict[str, int], *command: str, memory: str = "256m", pass_env: tuple[str, ...] = ()
     ) -> None:
         self.roles = roles
-        spec = FleetSpec(self.name, upstream, roles, agent_args=command, memory=memory, pass_env=pass_env)
+        spec = FleetSpec(
+            name=self.name, upstream=upstream, roles=roles, agent_args=command, memory=memory, pass_env=pass_env
+        )
         self.runtime.up(spec)
 
     def agents(self) -> list[str]:

@@ -40,7 +40,7 @@ def bound(n: int, k: int) -> float:
     return math.log2(math.comb(n, k)) + 2 * k + 2
 
 
-def found(outcome: bisect.Outcome) -> set[frozenset[int]]:
+def found(outcome: bisect.SearchResult) -> set[frozenset[int]]:
     return {frozenset(group) for group in outcome.culprits}
 
 

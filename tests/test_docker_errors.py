@@ -55,7 +55,7 @@ def test_no_docker_engine(work: WorkRepo, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     runtime = DockerRuntime(DockerOptions(watch=False))
     with pytest.raises(EngineUnavailable, match="cannot reach the Docker engine"):
-        runtime.up(FleetSpec("nofleet", work.upstream, {"core-dev": 1}))
+        runtime.up(FleetSpec(name="nofleet", upstream=work.upstream, roles={"core-dev": 1}))
     env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     for argv in (["image", "build"], ["peer", "core-dev-01", "--into", "critic-01"]):
         proc = run_harness(*argv, cwd=work.base, env=env)

@@ -216,7 +216,8 @@ def test_a_broken_config_at_the_tip_can_be_fixed_only_by_a_lead_push(gated: Work
     gated.upstream_git("update-ref", "refs/heads/main", broken)
     commit_file(clone, "harness.yaml", CONFIG, "fix config")
     refused = push(clone)
-    assert refused.returncode != 0 and "tests_typo: unknown key" in refused.stderr
+    # The error names where the gate read the config: the tip's commit, not a scratch file.
+    assert refused.returncode != 0 and f"{broken[:12]}:harness.yaml: tests_typo: unknown key" in refused.stderr
     assert push(clone, role="lead").returncode == 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,16 @@ T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 
 
 def _lock(task: str, agent: str, role: str, nonce: str, generation: int = 1) -> str:
-    lock = Lock(task, agent, role, "box", nonce, generation, float(T0), 1800)
+    lock = Lock(
+        task=task,
+        agent=agent,
+        role=role,
+        host="box",
+        nonce=nonce,
+        generation=generation,
+        claimed_at=float(T0),
+        lease_seconds=1800,
+    )
     return lock.to_yaml().decode()
 
 
@@ -184,17 +194,50 @@ def test_bad_since_is_a_usage_error_naming_the_option(messy: Path) -> None:
 
 
 def test_loop_events_are_summed_and_bad_lines_counted(messy: Path, tmp_path: Path) -> None:
+    from harness.loop.events import IterationEvent, IterationOutcome, append_event
+
     events = tmp_path / "events.jsonl"
     lines = [
-        {"time": T0 + 100, "agent": "core-dev-01", "task": "a", "outcome": "done", "tokens": 1000, "cost": 0.5},
-        {"ts": "2023-11-14T22:30:00Z", "agent": "core-dev-02", "outcome": "lost_race", "tokens": {"in": 10, "out": 5}},
-        {"time": T0 + 3000, "agent": "core-dev-01", "outcome": "gate_refused", "cost_usd": 0.25, "commits_pushed": 2},
+        IterationEvent(
+            agent="core-dev-01",
+            role="core-dev",
+            iteration=1,
+            started_at=T0 + 100,
+            task="a",
+            outcome=IterationOutcome.DONE,
+            input_tokens=1000,
+            cost_usd=0.5,
+        ),
+        IterationEvent(
+            agent="core-dev-02",
+            role="core-dev",
+            iteration=1,
+            started_at=T0 + 200,
+            outcome=IterationOutcome.LOST,
+            input_tokens=10,
+            output_tokens=5,
+        ),
+        IterationEvent(
+            agent="core-dev-01",
+            role="core-dev",
+            iteration=2,
+            started_at=T0 + 3000,
+            outcome=IterationOutcome.REFUSED,
+            cost_usd=0.25,
+            commits_pushed=2,
+        ),
     ]
-    events.write_text("\n".join(json.dumps(line) for line in lines) + '\n{"truncated": \n')
+    for event in lines:
+        append_event(events, event)
+    with events.open("a") as handle:  # a line the loop did not write, and one torn by a kill
+        handle.write(
+            '{"time": 1700000000, "agent": "core-dev-03", "outcome": "lost_race", "tokens": 7}\n{"truncated": \n'
+        )
     loop = run_history(open_workspace(messy, "tester"), events=events, now=T0 + 6000).stats["loop"]
     assert loop is not None
-    assert (loop["iterations"], loop["bad_lines"], loop["lost_races"], loop["refused_pushes"]) == (3, 1, 1, 1)
+    assert (loop["iterations"], loop["bad_lines"], loop["lost_races"], loop["refused_pushes"]) == (3, 2, 1, 1)
     assert (loop["tokens"], loop["cost"], loop["commits_pushed"]) == (1015, 0.75, 2)
+    assert loop["outcomes"] == {"done": 1, "lost": 1, "refused": 1}
     missing = run_harness("history", "--events", str(tmp_path / "nope.jsonl"), cwd=messy)
     assert missing.returncode == 1 and "--events" in missing.stderr
 
@@ -216,13 +259,16 @@ def test_history_written_by_harness_itself_reads_back(work: WorkRepo) -> None:
 
 
 def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path) -> None:
-    from harness.loop.events import IterationEvent, append_event
+    from harness.loop.events import IterationEvent, IterationOutcome, append_event
 
     path = tmp_path / "agent_logs" / "events.jsonl"
-    who = ("core-dev-01", "core-dev")
-    append_event(path, IterationEvent(*who, 1, T0, outcome="done", input_tokens=700, output_tokens=300))
-    append_event(path, IterationEvent(*who, 2, T0, outcome="lost", claims_lost=2, cost_usd=0.5))
-    append_event(path, IterationEvent(*who, 3, T0, outcome="refused", pushes_refused=1, duration_seconds=9))
+    first = IterationEvent(agent="core-dev-01", role="core-dev", iteration=1, started_at=T0)
+    for event in (
+        replace(first, outcome=IterationOutcome.DONE, input_tokens=700, output_tokens=300),
+        replace(first, iteration=2, outcome=IterationOutcome.LOST, claims_lost=2, cost_usd=0.5),
+        replace(first, iteration=3, outcome=IterationOutcome.REFUSED, pushes_refused=1, duration_seconds=9),
+    ):
+        append_event(path, event)
     result = run_history(open_workspace(messy, "tester"), events=path, now=T0 + 6000)
     loop = result.stats["loop"]
     assert (loop["iterations"], loop["tokens"], loop["cost"], loop["lost_races"], loop["refused_pushes"]) == (
@@ -232,7 +278,7 @@ def test_events_written_by_the_loop_itself_are_read(messy: Path, tmp_path: Path)
         2,
         1,
     )
-    assert result.events is not None and [e.time for e in result.events.events][-1] == T0 + 9
+    assert result.events is not None and [e.ended_at for e in result.events.events][-1] == T0 + 9
 
 
 def test_tests_passing_come_from_the_gates_baselines_on_the_upstream(work: WorkRepo) -> None:

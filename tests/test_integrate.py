@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.loop.config import LoopMode
 from harness.loop.events import read_events
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
@@ -48,8 +49,8 @@ def test_additive_conflict_is_resolved_automatically(work: WorkRepo, tmp_path: P
     summary = run(work.workspace("a1"), "command", agent, max_iterations=1)
     assert summary.outcomes == {"done": 1}
     assert work.upstream_file("NOTES.md") == "# notes\nupstream-line\nagent-line\n"
-    (event,) = read_events(clone / "agent_logs" / "events.jsonl")
-    assert event["conflicts_resolved"] == ["additive: NOTES.md"]
+    (event,) = read_events(clone / "agent_logs" / "events.jsonl").events
+    assert event.conflicts_resolved == ["additive: NOTES.md"]
 
 
 def test_dependency_lock_takes_upstream_and_regenerates(work: WorkRepo, tmp_path: Path) -> None:
@@ -62,8 +63,8 @@ def test_dependency_lock_takes_upstream_and_regenerates(work: WorkRepo, tmp_path
     assert summary.outcomes == {"done": 1}
     assert work.upstream_file("uv.lock") == "pins v2 (upstream)\nregenerated\n"
     assert work.upstream_file("app.py") == "x\n"  # the rest of the agent's commit landed
-    (event,) = read_events(clone / "agent_logs" / "events.jsonl")
-    assert event["conflicts_resolved"] == ["dependency: uv.lock"]
+    (event,) = read_events(clone / "agent_logs" / "events.jsonl").events
+    assert event.conflicts_resolved == ["dependency: uv.lock"]
 
 
 def test_same_lines_go_to_one_resolution_session(work: WorkRepo, tmp_path: Path) -> None:
@@ -72,8 +73,8 @@ def test_same_lines_go_to_one_resolution_session(work: WorkRepo, tmp_path: Path)
     summary = run(work.workspace("a1"), "command", agent, max_iterations=1)
     assert summary.outcomes == {"done": 1}
     assert work.upstream_file("config.py") == "x = 2\nx = 3\n"  # the (scripted) resolution kept both
-    (event,) = read_events(clone / "agent_logs" / "events.jsonl")
-    assert event["conflicts_resolved"] == ["same-lines (agent): config.py"]
+    (event,) = read_events(clone / "agent_logs" / "events.jsonl").events
+    assert event.conflicts_resolved == ["same-lines (agent): config.py"]
     assert locks_upstream(work) == []
 
 
@@ -101,7 +102,9 @@ def test_lock_file_conflict_means_lost_and_the_work_is_parked(work: WorkRepo, tm
         "mkdir -p current_tasks && echo 'mine' > current_tasks/t2.lock && echo y > y.txt",
     )
     lines: list[str] = []
-    summary = run(work.workspace("a1"), "command", agent, lines, max_iterations=1, settings=short(FAST, mode="queue"))
+    summary = run(
+        work.workspace("a1"), "command", agent, lines, max_iterations=1, settings=short(FAST, mode=LoopMode.QUEUE)
+    )
     assert summary.outcomes == {"lost": 1}
     assert locks_upstream(work) == ["current_tasks/t2.lock"]  # the other agent's lock stands, ours is gone
     assert "agent: other" in (work.upstream_file("current_tasks/t2.lock") or "")
@@ -153,7 +156,7 @@ echo 'pins v2 (agent)' > uv.lock && echo x > app.py && git add -A && git commit 
     assert error.startswith("ERROR t1: `trap")
     assert "(regenerating uv.lock) timed out after 3 s and was killed; your commits are kept on " in error
     assert "refs/harness/parked/a1/t1-" in error
-    assert [e["outcome"] for e in read_events(clone / "agent_logs" / "events.jsonl")] == ["parked", "done"]
+    assert [e.outcome for e in read_events(clone / "agent_logs" / "events.jsonl").events] == ["parked", "done"]
     (ref,) = parked_refs(work)
     assert work.upstream_git("show", f"{ref}:app.py") == "x\n"  # nothing lost
     assert work.upstream_file("app.py") == "x\n"  # and the second iteration landed it

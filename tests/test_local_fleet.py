@@ -28,7 +28,13 @@ def test_a_local_fleet_drains_the_queue_each_agent_in_its_own_clone(work: WorkRe
     for i in range(4):
         write_task(ws, f"t{i}", f"f{i}.txt", f"task {i}")
     runtime = LocalRuntime(root=tmp_path / "state")
-    spec = FleetSpec("f1", work.upstream, {"core-dev": 2}, "builtin", ("--exit-when-idle", "--idle-backoff", "0.1"))
+    spec = FleetSpec(
+        name="f1",
+        upstream=work.upstream,
+        roles={"core-dev": 2},
+        backend="builtin",
+        agent_args=("--exit-when-idle", "--idle-backoff", "0.1"),
+    )
     infos = runtime.up(spec)
     assert [(i.agent, i.role) for i in infos] == [("core-dev-01", "core-dev"), ("core-dev-02", "core-dev")]
     clones = {Path(i.extra["clone"]) for i in infos}

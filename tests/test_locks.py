@@ -12,7 +12,7 @@ from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable, Upstream
 from harness.locks import records
 from harness.locks.claim import claim, heartbeat
 from harness.locks.heartbeats import fetch_heartbeats
-from harness.locks.release import Outcome, release
+from harness.locks.release import ReleaseOutcome, hand_back, release
 from harness.locks.status import status
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
@@ -65,7 +65,7 @@ def test_release_done_lands_work_and_marks_spec_done(work: WorkRepo) -> None:
     claim(ws, "parser")
     git(ws.root, "pull", "--quiet", "--rebase")
     commit_file(ws.root, "src/parser.py", "print('parsed')\n", "parser: parse things")
-    result = release(ws, "parser", Outcome.DONE)
+    result = release(ws, "parser", ReleaseOutcome.DONE)
     assert result.work_commits == 1
     assert work.upstream_file("current_tasks/parser.lock") is None
     assert work.upstream_file("src/parser.py") == "print('parsed')\n"
@@ -114,7 +114,7 @@ def test_release_after_reclaim_is_fenced_and_work_kept_on_orphan_ref(work: WorkR
     work_sha = commit_file(old.root, "src/parser.py", "slow work\n", "parser: late work")
     new = claim(work.workspace("b"), "parser", clock=lambda: t0 + STALE_AFTER + 5)
     with pytest.raises(Fenced, match="refs/harness/orphans/a/parser-") as caught:
-        release(old, "parser", Outcome.DONE)
+        release(old, "parser", ReleaseOutcome.DONE)
     lock = yaml.safe_load(work.upstream_file("current_tasks/parser.lock") or "")
     assert lock["nonce"] == new.lock.nonce
     orphan = str(caught.value).rsplit(" ", 1)[-1]
@@ -127,11 +127,28 @@ def test_abandon_hands_lock_back_and_parks_work(work: WorkRepo) -> None:
     claim(ws, "parser")
     git(ws.root, "pull", "--quiet", "--rebase")
     sha = commit_file(ws.root, "half.py", "half done\n", "wip")
-    result = release(ws, "parser", Outcome.ABANDONED)
+    result = release(ws, "parser", ReleaseOutcome.ABANDONED)
     assert result.parked_ref is not None and result.parked_ref.startswith("refs/harness/parked/a/parser-")
     assert work.upstream_git("rev-parse", result.parked_ref).strip() == sha
     assert work.upstream_file("half.py") is None and work.upstream_file("current_tasks/parser.lock") is None
     claim(work.workspace("b"), "parser")
+
+
+def test_hand_back_of_a_reclaimed_task_keeps_the_work_and_says_why_nothing_was_released(work: WorkRepo) -> None:
+    t0 = time.time()
+    old = work.workspace("a")
+    claim(old, "parser", clock=lambda: t0)
+    git(old.root, "pull", "--quiet", "--rebase")
+    work_sha = commit_file(old.root, "src/parser.py", "slow work\n", "parser: late work")
+    new = claim(work.workspace("b"), "parser", clock=lambda: t0 + STALE_AFTER + 5)
+    back = hand_back(old, "parser", "the session failed")  # no exception: there is nothing to hand back
+    assert back.commit is None and "held by b" in back.fenced
+    orphan = back.fenced.rsplit(" ", 1)[-1]
+    assert orphan.startswith("refs/harness/orphans/a/parser-")
+    assert work.upstream_git("rev-parse", orphan).strip() == work_sha
+    assert records.read_record(old.state_dir, "parser") is None  # the next iteration does not retry it
+    lock = yaml.safe_load(work.upstream_file("current_tasks/parser.lock") or "")
+    assert lock["nonce"] == new.lock.nonce
 
 
 def test_upstream_unreachable_is_one_clear_error_and_keeps_local_commit(work: WorkRepo) -> None:
@@ -142,7 +159,7 @@ def test_upstream_unreachable_is_one_clear_error_and_keeps_local_commit(work: Wo
     shutil.move(str(work.upstream), str(work.upstream) + ".away")
     started = time.monotonic()
     with pytest.raises(UpstreamUnreachable, match="upstream unreachable") as caught:
-        release(ws, "parser", Outcome.DONE)
+        release(ws, "parser", ReleaseOutcome.DONE)
     assert time.monotonic() - started >= 0.25 + 0.5 + 1.0  # it backed off between attempts
     assert caught.value.exit_code == 1 and "\n" not in str(caught.value)
     assert git(ws.root, "rev-parse", "HEAD").strip() == sha

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.loop.config import LoopMode
 from harness.loop.events import read_events
 from tests.conftest import WorkRepo, git, wait_until
 from tests.loophelpers import (
@@ -39,9 +40,9 @@ def test_builtin_agent_does_the_task_and_the_loop_records_it(work: WorkRepo) -> 
     assert work.upstream_file("src/greet.txt") == "hello\n"
     assert yaml.safe_load(work.upstream_file("tasks/greet.yaml") or "")["status"] == "done"
     assert locks_upstream(work) == []
-    (event,) = read_events(ws.root / "agent_logs" / "events.jsonl")
-    assert event["task"] == "greet" and event["outcome"] == "done" and event["commits_pushed"] == 1
-    log = Path(event["log"])
+    (event,) = read_events(ws.root / "agent_logs" / "events.jsonl").events
+    assert event.task == "greet" and event.outcome == "done" and event.commits_pushed == 1
+    log = Path(event.log)
     assert log.parent == ws.root / "agent_logs" and log.name.startswith("agent_") and log.exists()
     assert "builtin agent: applied task greet" in log.read_text()
     assert any("scripted agent, not an AI" in line for line in lines)
@@ -69,8 +70,8 @@ def test_a_failing_session_hands_the_lock_back_and_the_loop_goes_on(
     assert summary.iterations == 2 and summary.outcomes == {outcome: 2}  # the loop went on after the first
     assert time.monotonic() - start < 25
     assert locks_upstream(work) == []  # both locks handed back
-    events = read_events(ws.root / "agent_logs" / "events.jsonl")
-    assert all(exit_text in e["session_exit"] for e in events)
+    events = read_events(ws.root / "agent_logs" / "events.jsonl").events
+    assert all(exit_text in e.session_exit for e in events)
     assert any(line.startswith("ERROR t") for line in lines)
     if outcome == "failed":  # the commits of a failed session are parked, not lost
         refs = parked_refs(work)
@@ -94,8 +95,8 @@ def test_a_session_that_kills_every_process_it_can_see_cannot_stop_the_loop(work
         # We are still here (the loop runs in this process), and the loop went on to a second session.
         assert summary.iterations == 2 and summary.outcomes == {"killed": 2}  # `pkill -f harness` hit itself
         assert locks_upstream(work) == []
-        events = read_events(clone / "agent_logs" / "events.jsonl")
-        assert all(f"killer runs as {OTHER_UID}" in Path(e["log"]).read_text() for e in events)
+        events = read_events(clone / "agent_logs" / "events.jsonl").events
+        assert all(f"killer runs as {OTHER_UID}" in Path(e.log).read_text() for e in events)
 
 
 def test_sigterm_mid_session_hands_the_lock_back_and_exits_cleanly(work: WorkRepo, tmp_path: Path) -> None:
@@ -143,7 +144,7 @@ def test_rate_limited_backend_hands_back_and_backs_off_exponentially(work: WorkR
     waits = [line for line in lines if line.startswith("rate limited by command: backing off")]
     assert [w.split()[-2] for w in waits] == ["0.05", "0.1", "0.2"]  # doubling, up to the max
     assert locks_upstream(work) == []
-    assert "rate_limit_error" in read_events(ws.root / "agent_logs" / "events.jsonl")[0]["error"]
+    assert "rate_limit_error" in read_events(ws.root / "agent_logs" / "events.jsonl").events[0].error
 
 
 def test_budget_stops_the_loop_when_the_reported_cost_is_spent(work: WorkRepo, tmp_path: Path) -> None:
@@ -159,8 +160,8 @@ def test_budget_stops_the_loop_when_the_reported_cost_is_spent(work: WorkRepo, t
     summary = run(ws, "command", agent, budget_usd=1.0)
     assert summary.iterations == 2 and summary.stopped_by.startswith("budget spent")
     assert summary.cost_usd == pytest.approx(1.2)
-    events = read_events(ws.root / "agent_logs" / "events.jsonl")
-    assert [e["input_tokens"] for e in events] == [10, 10]
+    events = read_events(ws.root / "agent_logs" / "events.jsonl").events
+    assert [e.input_tokens for e in events] == [10, 10]
 
 
 def test_nothing_to_claim_with_once_returns_instead_of_waiting(work: WorkRepo) -> None:
@@ -176,14 +177,14 @@ def test_nothing_to_claim_with_once_returns_instead_of_waiting(work: WorkRepo) -
 def test_open_mode_the_agent_claims_and_the_loop_hands_back_what_it_left(work: WorkRepo, tmp_path: Path) -> None:
     ws = work.workspace("a1")
     write_task(ws, "t1", "x.txt", "x")
-    summary = run(ws, max_iterations=1, settings=short(FAST, mode="open"))  # builtin claims and releases itself
+    summary = run(ws, max_iterations=1, settings=short(FAST, mode=LoopMode.OPEN))  # builtin claims and releases itself
     assert summary.outcomes == {"released-by-agent": 1}
     assert yaml.safe_load(work.upstream_file("tasks/t1.yaml") or "")["status"] == "done"
     write_task(ws, "t2", "y.txt", "y")
     harness = f"{sys.executable} -m harness"
     agent = script(tmp_path, "claims.sh", f"{harness} claim t2 --role core-dev\n")  # claims, never releases
     lines: list[str] = []
-    summary = run(ws, "command", agent, lines, max_iterations=1, settings=short(FAST, mode="open"))
+    summary = run(ws, "command", agent, lines, max_iterations=1, settings=short(FAST, mode=LoopMode.OPEN))
     assert summary.outcomes == {"no-change": 1}
     assert locks_upstream(work) == []
     assert any("left its lock held; handed back" in line for line in lines)

@@ -9,7 +9,7 @@ import time
 
 from harness.git.pushslot import SLOT_WAIT_SECONDS, push_slot
 from harness.git.repo import GitRepo
-from harness.git.upstream import local_upstream
+from harness.git.upstream import local_upstream_path
 from tests.conftest import WorkRepo
 
 
@@ -53,7 +53,7 @@ def test_a_stuck_slot_holder_delays_a_claim_by_the_wait_at_most(work: WorkRepo) 
 
 def test_no_queue_for_an_upstream_on_another_machine(work: WorkRepo) -> None:
     repo = GitRepo(work.clone("a"))
-    assert local_upstream(repo) == work.upstream
+    assert local_upstream_path(repo) == work.upstream
     repo.run("remote", "set-url", "origin", "ssh://example.invalid/repo.git")
     fresh = GitRepo(repo.path)
     with push_slot(fresh, wait=0.1) as turn:

@@ -55,7 +55,7 @@ def test_killed_before_the_ref_moved_reconciles_as_not_landed(work: WorkRepo) ->
     kill_claimer_mid_push(work, clone, "pre-receive")
     ws = work.workspace("victim")
     (pending,) = records.all_records(ws.state_dir)
-    assert pending.state == records.PENDING and lock_nonce(work) is None
+    assert pending.state == records.ClaimState.PENDING and lock_nonce(work) is None
     proc = run_harness("status", cwd=clone)
     assert "interrupted claim of hot did not land" in proc.stdout
     assert records.all_records(ws.state_dir) == []
@@ -68,10 +68,12 @@ def test_killed_after_the_ref_moved_reconciles_as_held(work: WorkRepo) -> None:
     kill_claimer_mid_push(work, clone, "post-receive")
     ws = work.workspace("victim")
     (pending,) = records.all_records(ws.state_dir)
-    assert pending.state == records.PENDING and lock_nonce(work) == pending.nonce
+    assert pending.state == records.ClaimState.PENDING and lock_nonce(work) == pending.nonce
     proc = run_harness("status", cwd=clone)
     assert "interrupted claim of hot landed; you hold it" in proc.stdout
-    assert records.read_record(ws.state_dir, "hot") == records.ClaimRecord("hot", "victim", pending.nonce, "held")
+    assert records.read_record(ws.state_dir, "hot") == records.ClaimRecord(
+        "hot", "victim", pending.nonce, records.ClaimState.HELD
+    )
     # No duplicate holder, and the lock is not orphaned past its lease.
     with pytest.raises(LockHeld, match="held by victim"):
         claim(work.workspace("other"), "hot")

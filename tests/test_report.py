@@ -7,7 +7,6 @@ own colour, and the screenshot must contain it — a plot that did not render is
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +15,9 @@ import html5lib  # type: ignore[import-untyped]
 import pytest
 from PIL import Image
 
+from harness.gate.baseline import Baseline, BaselineStore
 from harness.history.report import PLOT_COLORS
+from harness.loop.events import IterationEvent, IterationOutcome, append_event
 from tests.conftest import git, run_harness
 from tests.test_history import T0, build_messy
 
@@ -24,23 +25,34 @@ NS = "{http://www.w3.org/1999/xhtml}"
 
 
 def _events(path: Path) -> Path:
-    """A loop's events: tests passing climbing, spend accumulating."""
-    lines = []
+    """A loop's events, as the loops write them: spend accumulating."""
+    outcomes = [IterationOutcome.DONE, IterationOutcome.LOST, IterationOutcome.REFUSED]
     for i in range(12):
-        lines.append(
-            {
-                "time": T0 + 400 * i,
-                "agent": f"core-dev-0{i % 3 + 1}",
-                "task": "a",
-                "outcome": ["done", "lost_race", "gate_refused"][i % 3],
-                "tokens": {"input": 1000 * i, "output": 100},
-                "cost": 0.4 + 0.1 * i,
-                "tests_passed": 50 + 4 * i,
-                "tests_total": 100,
-            }
+        event = IterationEvent(
+            agent=f"core-dev-0{i % 3 + 1}",
+            role="core-dev",
+            iteration=i // 3 + 1,
+            started_at=T0 + 400 * i,
+            task="a",
+            outcome=outcomes[i % 3],
+            input_tokens=1000 * i,
+            output_tokens=100,
+            cost_usd=0.4 + 0.1 * i,
         )
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        append_event(path, event)
     return path
+
+
+def _gated_upstream(repo: Path) -> Path:
+    """Give ``repo`` a bare upstream whose gate saw more tests pass at each tip of main."""
+    upstream = repo.parent / "upstream.git"
+    git(repo.parent, "clone", "-q", "--bare", str(repo), str(upstream))
+    git(repo, "remote", "add", "origin", str(upstream))
+    git(repo, "fetch", "-q", "origin")
+    store = BaselineStore(upstream / "harness" / "baseline")
+    for i, tip in enumerate(git(repo, "rev-list", "--first-parent", "--reverse", "main").split()):
+        store.save(Baseline(tip, frozenset(f"t{n}" for n in range(50 + 4 * i))))
+    return repo
 
 
 def _parse_strict(page: bytes) -> object:
@@ -80,7 +92,7 @@ def _pixels_of(image: Image.Image, hex_color: str) -> int:
 
 
 def test_report_is_valid_html_and_every_plot_renders_in_chromium(tmp_path: Path) -> None:
-    repo = build_messy(tmp_path / "messy")
+    repo = _gated_upstream(build_messy(tmp_path / "messy"))
     out = tmp_path / "report.html"
     proc = run_harness("report", str(out), "--events", str(_events(tmp_path / "events.jsonl")), cwd=repo)
     assert proc.returncode == 0, proc.stderr
@@ -94,7 +106,7 @@ def test_report_is_valid_html_and_every_plot_renders_in_chromium(tmp_path: Path)
     text = page.decode()
     assert "<script" not in text and "<link" not in text and "src=" not in text
     assert text.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0  # nothing to fetch
-    assert "no data" not in text and "no test results" not in text  # every plot has something to show
+    assert "no data" not in text and "no gate baselines" not in text  # every plot has something to show
 
     shot = tmp_path / "report.png"
     _screenshot(out, shot, tmp_path / "chromium-profile")

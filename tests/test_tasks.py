@@ -19,7 +19,18 @@ def spec(task: str, **kw: object) -> TaskSpec:
 
 
 def lock(task: str, files: tuple[str, ...] = (), agent: str = "other") -> Lock:
-    return Lock(task, agent, "core-dev", "h", "n-" + task, 1, 0.0, 1800, "", files)
+    return Lock(
+        task=task,
+        agent=agent,
+        role="core-dev",
+        host="h",
+        nonce="n-" + task,
+        generation=1,
+        claimed_at=0.0,
+        lease_seconds=1800,
+        note="",
+        files=files,
+    )
 
 
 GRAPH = {

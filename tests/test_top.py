@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import select
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.gate.baseline import Baseline, BaselineStore
+from harness.loop.events import IterationEvent, IterationOutcome, append_event
 from harness.runtime.image import DEFAULT_BASE
 from tests.conftest import WorkRepo, git, run_harness
 from tests.docker_support import docker, engine  # noqa: F401  (engine is a fixture)
@@ -23,12 +23,25 @@ AGENT_ENV = {"HARNESS_AGENT": "core-dev-01"}
 
 
 def _events(path: Path) -> Path:
-    lines = [
-        {"agent": "core-dev-01", "role": "core-dev", "iteration": 1, "started_at": 1.0, "outcome": "done"},
-        {"agent": "core-dev-01", "role": "core-dev", "iteration": 2, "started_at": 2.0, "outcome": "no-change"},
-        {"agent": "perf-01", "role": "perf", "iteration": 4, "outcome": "lost", "cost_usd": 1.25, "input_tokens": 900},
-    ]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    """As the loops write them."""
+    for event in (
+        IterationEvent(
+            agent="core-dev-01", role="core-dev", iteration=1, started_at=1.0, outcome=IterationOutcome.DONE
+        ),
+        IterationEvent(
+            agent="core-dev-01", role="core-dev", iteration=2, started_at=2.0, outcome=IterationOutcome.NO_CHANGE
+        ),
+        IterationEvent(
+            agent="perf-01",
+            role="perf",
+            iteration=4,
+            started_at=3.0,
+            outcome=IterationOutcome.LOST,
+            cost_usd=1.25,
+            input_tokens=900,
+        ),
+    ):
+        append_event(path, event)
     return path
 
 

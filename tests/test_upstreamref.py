@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from harness.errors import LockHeld
 from harness.git.publish import REMOTE_MAIN, fetch_main
 from harness.git.repo import GitRepo
-from harness.git.upstream import borrowed_upstream, direct_tip, read_branch
+from harness.git.upstream import borrowed_upstream, direct_tip, local_upstream_path, read_branch
 from harness.locks.claim import claim
 from harness.locks.snapshot import read_snapshot
 from harness.workspace import open_workspace
 from tests.conftest import WorkRepo, commit_file, git
+
+
+def test_the_upstream_is_local_when_origin_names_a_bare_repository_here(work: WorkRepo) -> None:
+    clone = work.clone("where")
+    relative = os.path.relpath(work.upstream, clone)
+    origins = {
+        str(work.upstream): work.upstream,
+        work.upstream.as_uri(): work.upstream,
+        relative: clone / relative,  # git takes a relative URL from the clone
+        "https://example.com/upstream.git": None,
+        "git@example.com:upstream.git": None,
+        str(work.first_clone): None,  # a working clone, not a bare upstream
+    }
+    for url, expected in origins.items():
+        git(clone, "remote", "set-url", "origin", url)
+        assert local_upstream_path(GitRepo(clone)) == expected, url
+    git(clone, "remote", "remove", "origin")
+    assert local_upstream_path(GitRepo(clone)) is None
 
 
 def upstream_tip(work: WorkRepo) -> str:

@@ -34,7 +34,12 @@ class AiderBackend:
             tokens_out += int(float(match.group(3)) * _SCALE[match.group(4)])
         costs = _COST.findall(output)
         cost = float(costs[-1]) if costs else 0.0
-        return Usage(tokens_in, tokens_out, cost, rate_limited(output, returncode))
+        return Usage(
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=cost,
+            rate_limited=rate_limited(output, returncode),
+        )
 
 
 BACKEND = AiderBackend()

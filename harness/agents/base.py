@@ -23,7 +23,7 @@ RATE_LIMIT = re.compile(
 TAIL_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SessionContext:
     workspace: Path
     prompt_file: Path
@@ -45,7 +45,7 @@ class Invocation:
     env: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0

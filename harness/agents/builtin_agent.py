@@ -174,10 +174,10 @@ def _claim_next(root: str) -> str:
 def _release(root: str, task: str) -> None:
     from pathlib import Path
 
-    from harness.locks.release import Outcome, release
+    from harness.locks.release import ReleaseOutcome, release
     from harness.workspace import open_workspace
 
-    release(open_workspace(Path(root), os.environ.get("HARNESS_AGENT")), task, Outcome.DONE)
+    release(open_workspace(Path(root), os.environ.get("HARNESS_AGENT")), task, ReleaseOutcome.DONE)
 
 
 def _git_env() -> dict[str, str]:

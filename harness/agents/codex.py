@@ -42,7 +42,12 @@ class CodexBackend:
                 continue
             tokens_in += int(usage.get("input_tokens") or 0)
             tokens_out += int(usage.get("output_tokens") or 0)
-        return Usage(tokens_in, tokens_out, 0.0, rate_limited(output, returncode))
+        return Usage(
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=0.0,
+            rate_limited=rate_limited(output, returncode),
+        )
 
 
 BACKEND = CodexBackend()

@@ -41,7 +41,13 @@ class GeminiBackend:
         error = data.get("error") or {}
         message = str(error.get("message") or "") if isinstance(error, dict) else ""
         limited = rate_limited(output, returncode) or bool(message and RATE_LIMIT.search(message))
-        return Usage(tokens_in, tokens_out, 0.0, limited, message.splitlines()[0][:200] if message else "")
+        return Usage(
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=0.0,
+            rate_limited=limited,
+            error=message.splitlines()[0][:200] if message else "",
+        )
 
 
 BACKEND = GeminiBackend()

@@ -308,7 +308,7 @@ def minimise(failing: list[int]) -> Generator[Round, list[Verdict], list[int]]:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SearchResult:
     culprits: list[tuple[int, ...]]  # each a unit, or units that fail only together
     undecided: list[int]
     confirmed: bool
@@ -323,7 +323,7 @@ def run(
     jobs: int = 1,
     first: Sequence[int] | None = None,
     on_round: Callable[[int, int], None] | None = None,
-) -> Outcome:
+) -> SearchResult:
     """Drive ``search``: answer from knowledge when monotonicity allows, else ``probe``.
 
     ``probe`` receives one round (at most ``jobs`` subsets, or two for the sanity round)
@@ -350,7 +350,7 @@ def run(
             answer = [knowledge.known(s) or Verdict.UNDECIDED for s in asked]
             if on_round is not None:
                 on_round(rounds, probes)
-    return Outcome(
+    return SearchResult(
         culprits=st.culprits,
         undecided=sorted(st.undecided),
         confirmed=st.confirmed,

@@ -44,13 +44,16 @@ def _print_agents(infos: list[Any], as_json: bool) -> None:
 
 def _upstream_of(repo: Path) -> Path:
     from harness.git.repo import GitRepo
+    from harness.git.upstream import local_upstream_path
 
-    proc = GitRepo(repo).run("remote", "get-url", "origin", check=False)
-    if proc.returncode != 0:
+    upstream = local_upstream_path(GitRepo(repo))
+    if upstream is None:
         from harness.errors import UsageError
 
-        raise UsageError(f"{repo}: no 'origin' remote; pass --upstream PATH (the bare upstream)")
-    return Path(proc.stdout.decode().strip())
+        raise UsageError(
+            f"{repo}: origin is not a bare repository on this machine; pass --upstream PATH (the bare upstream)"
+        )
+    return upstream
 
 
 fleet_name = click.option("--name", "fleet", default="harness", show_default=True, help="fleet name")

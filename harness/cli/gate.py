@@ -50,11 +50,11 @@ def hooks() -> None:
 def install(upstream: Path | None, force: bool, repo: Path, agent: str | None) -> None:
     """Install the pre-receive gate on the upstream."""
     from harness.errors import UsageError
-    from harness.gate.check import upstream_dir
     from harness.gate.hooks import install_hooks
+    from harness.git.upstream import local_upstream_path
 
     ws = workspace(repo, agent) if upstream is None else None
-    target = upstream or (upstream_dir(ws.repo) if ws else None)
+    target = upstream or (local_upstream_path(ws.repo) if ws else None)
     if target is None:
         raise UsageError("origin is not a local path; pass --upstream PATH/TO/UPSTREAM.git")
     branch = ws.config.branch if ws else "main"

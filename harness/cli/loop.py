@@ -9,7 +9,7 @@ import click
 
 from harness.cli.main import common, workspace
 from harness.errors import UsageError
-from harness.loop.config import BACKENDS, MODES
+from harness.loop.config import BACKENDS, MODES, LoopMode
 
 
 @click.command()
@@ -68,7 +68,7 @@ def loop(
     settings = read_loop_settings(ws.config)
     overrides: dict[str, object] = {}
     if mode is not None:
-        overrides["mode"] = mode
+        overrides["mode"] = LoopMode(mode)
     if session_timeout is not None:
         overrides["session_timeout_seconds"] = session_timeout
     if session_user is not None:

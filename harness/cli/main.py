@@ -112,10 +112,10 @@ def claim(
 @common
 def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | None) -> None:
     """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
-    from harness.locks.release import Outcome
+    from harness.locks.release import ReleaseOutcome
     from harness.locks.release import release as do_release
 
-    result = do_release(workspace(repo, agent), task, Outcome(outcome or "released"), note)
+    result = do_release(workspace(repo, agent), task, ReleaseOutcome(outcome or "released"), note)
     extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
     click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
     if result.parked_ref:

@@ -26,7 +26,7 @@ FLEET = "demo"
 DEMO_TIMEOUT = 900.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoSummary:
     total: int
     done: int
@@ -70,7 +70,14 @@ def run_demo(agents: int, tasks: int, directory: Path | None, delay: float, echo
     echo(f"demo: {tasks} tasks for {agents} builtin agents (scripted, not AI) in {base}")
     runtime = LocalRuntime(root=base / "state")
     loop_args = ("--exit-when-idle", "--idle-backoff", "0.2", "--session-timeout", "300")
-    spec = FleetSpec(FLEET, upstream, {"core-dev": agents}, "builtin", loop_args, fleet_dir=base / "fleet")
+    spec = FleetSpec(
+        name=FLEET,
+        upstream=upstream,
+        roles={"core-dev": agents},
+        backend="builtin",
+        agent_args=loop_args,
+        fleet_dir=base / "fleet",
+    )
     start = time.monotonic()
     runtime.up(spec)
     try:
@@ -109,16 +116,18 @@ def _done_count(repo: GitRepo) -> int:
 
 
 def _summarize(runtime: LocalRuntime, repo: GitRepo, total: int, wall: float, agents: int) -> DemoSummary:
-    events = [e for info in runtime.ps(FLEET) for e in read_events(Path(info.extra["log"]).parent / "events.jsonl")]
-    session_total = sum(float(e.get("session_seconds") or 0) for e in events)
+    events = [
+        e for info in runtime.ps(FLEET) for e in read_events(Path(info.extra["log"]).parent / "events.jsonl").events
+    ]
+    session_total = sum(e.session_seconds for e in events)
     refs = repo.out("ls-remote", "origin", "refs/harness/parked/*").splitlines()
     return DemoSummary(
         total=total,
         done=_done_count(repo),
         iterations=len(events),
-        claims_lost=sum(int(e.get("claims_lost") or 0) for e in events),
-        conflicts_resolved=sum(len(e.get("conflicts_resolved") or []) for e in events),
-        pushes_refused=sum(int(e.get("pushes_refused") or 0) for e in events),
+        claims_lost=sum(e.claims_lost for e in events),
+        conflicts_resolved=sum(len(e.conflicts_resolved) for e in events),
+        pushes_refused=sum(e.pushes_refused for e in events),
         wall_seconds=wall,
         ideal_seconds=session_total / agents,
         parked_refs=[line.split("\t")[-1] for line in refs if line.strip()],

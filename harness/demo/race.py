@@ -31,7 +31,7 @@ _WORKER = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RaceOutcome:
     winners: dict[str, str]  # task -> agent
     losses: int  # claims that exited 3 (lost a race or found the task held)
@@ -99,7 +99,7 @@ def run_race(claimers: int, tasks: int, base: Path, say: Callable[[str], None]) 
     seconds = time.time() - start_at
     additions = _lock_additions(GitRepo(work.upstream), names)
     empty = sorted(agent for agent, _ in procs if agent not in winners.values())
-    return RaceOutcome(winners, losses, empty, additions, seconds)
+    return RaceOutcome(winners=winners, losses=losses, empty_handed=empty, additions=additions, seconds=seconds)
 
 
 def _lock_additions(upstream: GitRepo, tasks: list[str]) -> dict[str, int]:

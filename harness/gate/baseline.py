@@ -72,7 +72,7 @@ class BaselineStore:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Judgement:
     regressions: dict[str, str]  # test id -> reason
     flaky: tuple[str, ...]  # failed, then passed on a re-run: not regressions
     new_passes: tuple[str, ...]  # passed now, not in the old baseline: the ratchet tightens
@@ -86,7 +86,7 @@ class Verdict:
 Rerun = Callable[[Sequence[str]], RunResult]
 
 
-def judge(old: Baseline, run: RunResult, rerun: Rerun, settings: GateSettings) -> Verdict:
+def judge(old: Baseline, run: RunResult, rerun: Rerun, settings: GateSettings) -> Judgement:
     """Compare a full run with the old tip's baseline; re-run failures before blaming."""
     now = run.passed()
     lost = sorted(old.passed - now)
@@ -110,7 +110,7 @@ def judge(old: Baseline, run: RunResult, rerun: Rerun, settings: GateSettings) -
             regressions[tid] = (
                 f"passed at {short}, missing now (deleted or renamed tests need gate.allow_removed_tests)"
             )
-    return Verdict(
+    return Judgement(
         regressions=regressions,
         flaky=tuple(flaky),
         new_passes=tuple(sorted(now - old.passed)),
@@ -118,7 +118,7 @@ def judge(old: Baseline, run: RunResult, rerun: Rerun, settings: GateSettings) -
     )
 
 
-def next_baseline(old: Baseline | None, tip: str, verdict: Verdict) -> Baseline:
+def next_baseline(old: Baseline | None, tip: str, verdict: Judgement) -> Baseline:
     flaky = dict(old.flaky) if old else {}
     for tid in verdict.flaky:
         flaky[tid] = flaky.get(tid, 0) + 1

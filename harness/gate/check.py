@@ -24,13 +24,14 @@ from harness.config import (
     CONFIG_NAME,
     GateSettings,
     SuiteSettings,
-    load_config,
+    parse_config,
     read_gate_settings,
     read_suite_settings,
 )
 from harness.errors import ConfigError, GateRefused, HarnessError
-from harness.gate.baseline import Baseline, BaselineStore, Verdict, judge, next_baseline
+from harness.gate.baseline import Baseline, BaselineStore, Judgement, judge, next_baseline
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
+from harness.git.upstream import local_upstream_path
 from harness.locks.lockfile import LOCK_DIR
 from harness.testing import output
 from harness.testing.model import RunResult
@@ -53,11 +54,11 @@ class Regressions(GateRefused):
 class GateResult:
     tip: str
     skipped: str = ""  # why no tests ran ("lock-only push"), else ""
-    verdict: Verdict | None = None
+    verdict: Judgement | None = None
     run: RunResult | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateSite:
     """Where a gate check reads objects, keeps baselines and writes its scratch files."""
 
@@ -86,14 +87,10 @@ def protected_hits(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
     return [p for p in paths if any(hit(p, pat) for pat in patterns)]
 
 
-def settings_at(repo: GitRepo, tip: str, scratch: Path) -> tuple[SuiteSettings, GateSettings]:
+def settings_at(repo: GitRepo, tip: str) -> tuple[SuiteSettings, GateSettings]:
     """The tests/gate config as committed at ``tip`` — never the pushed content's."""
     blob = repo.read_blobs(tip, [CONFIG_NAME]).get(CONFIG_NAME)
-    where = scratch / f"config-{tip[:12]}"
-    where.mkdir(parents=True, exist_ok=True)
-    if blob is not None:
-        (where / CONFIG_NAME).write_bytes(blob)
-    config = load_config(where)
+    config = parse_config(blob, f"{tip[:12]}:{CONFIG_NAME}")
     return read_suite_settings(config), read_gate_settings(config)
 
 
@@ -113,14 +110,14 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
     if is_lock_only(paths):
         return GateResult(new, skipped="lock-only push" if paths else "no file changed")
     try:
-        suite, gate = settings_at(site.repo, old or new, site.scratch)
+        suite, gate = settings_at(site.repo, old or new)
     except ConfigError:
         # A broken harness.yaml at the tip must stay fixable: only a default-protected role
         # (lead) may push the fix, tested with the pushed config.
         if old is None or site.role not in GateSettings().protected_roles:
             raise
         say("gate: harness.yaml at the old tip is unreadable; testing this lead push with the pushed config")
-        suite, gate = settings_at(site.repo, new, site.scratch)
+        suite, gate = settings_at(site.repo, new)
     touched = protected_hits(paths, gate.protected)
     if touched and site.role not in gate.protected_roles:
         allowed = ", ".join(gate.protected_roles) or "no role"
@@ -149,7 +146,7 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
             f"refused: {len(verdict.regressions)} test(s) that passed at {old_baseline.tip[:12]} now fail",
             [*lines, f"log: {durable_log}"],
         )
-    if CONFIG_NAME in paths and settings_at(site.repo, new, site.scratch / "pushed")[0] != suite:
+    if CONFIG_NAME in paths and settings_at(site.repo, new)[0] != suite:
         # The push changes how tests run: what passed under the old settings says nothing
         # about the new ones, so the new tip's baseline is measured under its own settings
         # by the next gated push (see _baseline_for) instead of being inherited.
@@ -162,7 +159,7 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
 def _require_valid_config(site: GateSite, new: str) -> None:
     """A push may not leave a harness.yaml on main that the next push cannot read."""
     try:
-        settings_at(site.repo, new, site.scratch / "pushed")
+        settings_at(site.repo, new)
     except ConfigError as exc:
         raise Regressions("refused: the pushed harness.yaml is invalid", [f"ERROR {CONFIG_NAME}: {exc}"]) from exc
 
@@ -242,21 +239,17 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
     head = ws.repo.rev_parse("HEAD")
     if head is None or head == tip or (tip is not None and ws.repo.is_ancestor(head, tip)):
         return None
-    upstream = upstream_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     stores = (BaselineStore(upstream / "harness" / "baseline"),) if upstream else ()
     with scratch_dir(ws.state_dir / "gate-tmp") as scratch:
-        site = GateSite(ws.repo, stores, BaselineStore(ws.state_dir / "baseline"), scratch, pusher_role())
+        site = GateSite(
+            repo=ws.repo,
+            stores=stores,
+            write=BaselineStore(ws.state_dir / "baseline"),
+            scratch=scratch,
+            role=pusher_role(),
+        )
         return check(site, tip, head, say)
-
-
-def upstream_dir(repo: GitRepo) -> Path | None:
-    """The upstream's git dir when ``origin`` is on this file system, else None."""
-    proc = repo.run("remote", "get-url", "origin", check=False)
-    url = proc.stdout.decode().strip().removeprefix("file://")
-    if proc.returncode != 0 or not url:
-        return None
-    path = Path(url) if Path(url).is_absolute() else repo.path / url
-    return path.resolve() if (path / "HEAD").exists() else None
 
 
 HOOK_ENV_VARS = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
@@ -296,7 +289,7 @@ def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str
         _require_unmoved(repo, target, old)
         with scratch_dir(state / "tmp") as scratch:
             store = BaselineStore(state / "baseline")
-            site = GateSite(repo, (), store, scratch, pusher_role())
+            site = GateSite(repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role())
             result = check(site, old, new, say)
     if result.verdict is not None:
         verdict = result.verdict

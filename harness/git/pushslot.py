@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.git.repo import GitRepo
-from harness.git.upstream import local_upstream
+from harness.git.upstream import local_upstream_path
 
 SLOT_WAIT_SECONDS = 2.0
 _POLL_SECONDS = 0.005
@@ -43,7 +43,7 @@ class Turn:
 @contextmanager
 def push_slot(repo: GitRepo, wait: float = SLOT_WAIT_SECONDS) -> Iterator[Turn]:
     """Hold the upstream's push slot for the block if it comes within ``wait``; yields our Turn."""
-    upstream = local_upstream(repo)
+    upstream = local_upstream_path(repo)
     fd = _open_lock(upstream / "harness" / "push.lock") if upstream else None
     if fd is None:
         yield Turn(held=False, waited=False)

@@ -24,18 +24,27 @@ from harness.git.repo import GitRepo
 _SHA = re.compile(r"[0-9a-f]{40}")
 
 
-def local_upstream(repo: GitRepo) -> Path | None:
-    """``origin`` as a directory on this machine (a bare repo path or file:// URL), else None."""
+def local_upstream_path(repo: GitRepo) -> Path | None:
+    """The upstream's git directory when ``origin`` is a bare repository on this machine (a
+    path, relative to the clone or absolute, or a file:// URL); None for a remote upstream,
+    a clone without ``origin``, or an ``origin`` that is not a bare repository.
+
+    The one answer to "is the upstream local?": the push slot, the direct tip read, the
+    gate's and the history's baselines and ``harness up`` all ask it here.
+    """
     url = repo.origin_url()
-    if url is None:
+    if not url:
         return None
-    path = Path(url.removeprefix("file://"))
-    return path if path.is_absolute() and path.is_dir() else None
+    url = url.removeprefix("file://")
+    if "://" in url:
+        return None
+    path = Path(url) if Path(url).is_absolute() else repo.path / url
+    return path if (path / "HEAD").is_file() else None
 
 
 def borrowed_upstream(repo: GitRepo) -> Path | None:
     """The local upstream whose object store this clone borrows (alternates), else None."""
-    upstream = local_upstream(repo)
+    upstream = local_upstream_path(repo)
     if upstream is None:
         return None
     try:

@@ -24,7 +24,7 @@ _FORMAT = "%x1e%H%x00%P%x00%an%x00%ct%x00%s%x00%(trailers:only,unfold)%x00"
 
 
 @dataclass(frozen=True)
-class Change:
+class LockFileChange:
     """One file under current_tasks/ that a commit added (A), edited (M) or deleted (D)."""
 
     status: str  # "A", "M" or "D"
@@ -32,7 +32,7 @@ class Change:
     blob: str  # the new content (A, M) or the removed content (D)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LogCommit:
     sha: str
     parents: int
@@ -40,7 +40,7 @@ class LogCommit:
     time: int  # committer date, unix seconds: when the commit was made on its way to main
     subject: str
     trailers: dict[str, list[str]]
-    changes: list[Change] = field(default_factory=list)
+    changes: list[LockFileChange] = field(default_factory=list)
 
     def trailer(self, key: str) -> str | None:
         values = self.trailers.get(key.lower())
@@ -81,13 +81,19 @@ def _parse_record(record: str) -> LogCommit | None:
     sha, parents, author, ctime, subject, trailers = parts[:6]
     changes = _parse_raw(parts[6:])
     return LogCommit(
-        sha, parents.count(" ") + 1 if parents else 0, author, int(ctime), subject, _parse_trailers(trailers), changes
+        sha=sha,
+        parents=parents.count(" ") + 1 if parents else 0,
+        author=author,
+        time=int(ctime),
+        subject=subject,
+        trailers=_parse_trailers(trailers),
+        changes=changes,
     )
 
 
-def _parse_raw(tokens: list[str]) -> list[Change]:
+def _parse_raw(tokens: list[str]) -> list[LockFileChange]:
     """``:oldmode newmode oldsha newsha status`` then the path, as -z tokens."""
-    changes: list[Change] = []
+    changes: list[LockFileChange] = []
     meta: list[str] | None = None
     for token in tokens:
         if meta is None:
@@ -103,7 +109,7 @@ def _parse_raw(tokens: list[str]) -> list[Change]:
         if status in "AMDT":
             blob = fields[2] if status == "D" else fields[3]
             if blob != ZERO_SHA:
-                changes.append(Change("M" if status == "T" else status, path, blob))
+                changes.append(LockFileChange("M" if status == "T" else status, path, blob))
     return changes
 
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.git.repo import GitRepo
-from harness.history.gitlog import Change, LockFacts, LogCommit, lock_facts, read_blobs_by_id, read_log
+from harness.history.gitlog import LockFacts, LockFileChange, LogCommit, lock_facts, read_blobs_by_id, read_log
 from harness.locks.lockfile import LOCK_DIR, task_of_entry
 
 SWEEP_MIN = 3  # deletions in one (non-merge) commit that make it a sweep
@@ -25,7 +25,7 @@ _RELEASE_SUBJECT = re.compile(r"^release:\s*\S+\s*\(([\w-]+)\)")
 _ROLE_OF_AGENT = re.compile(r"^(.*?[a-z])-?\d+$")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Hold:
     """One holder's tenure of one lock file."""
 
@@ -59,7 +59,7 @@ class Sweep:
     count: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class History:
     """Everything the lock history says, in commit order."""
 
@@ -88,7 +88,7 @@ def role_of(agent: str, declared: str | None) -> str:
 def load_history(repo: GitRepo, rev: str | None) -> History:
     """Read and interpret the lock history of ``rev`` (empty when the branch is unborn)."""
     if rev is None:
-        return History(None)
+        return History(rev=None)
     commits = read_log(repo, rev)
     wanted = [c.blob for commit in commits for c in commit.changes if c.status != "D"]
     contents = read_blobs_by_id(repo, wanted)
@@ -96,7 +96,7 @@ def load_history(repo: GitRepo, rev: str | None) -> History:
 
 
 def build_history(rev: str | None, commits: list[LogCommit], facts: dict[str, LockFacts]) -> History:
-    history = History(rev, commits=len(commits))
+    history = History(rev=rev, commits=len(commits))
     open_by_path: dict[str, Hold] = {}
     for commit in commits:
         _apply_commit(history, open_by_path, commit, facts)
@@ -133,7 +133,7 @@ def _apply_commit(
 
 
 def _edit(
-    history: History, open_by_path: dict[str, Hold], commit: LogCommit, change: Change, facts: LockFacts | None
+    history: History, open_by_path: dict[str, Hold], commit: LogCommit, change: LockFileChange, facts: LockFacts | None
 ) -> None:
     current = open_by_path.get(change.path)
     if commit.trailer("Harness-Reclaims") is None and current is not None:
@@ -147,7 +147,7 @@ def _edit(
     history.holds.append(hold)
 
 
-def _start(commit: LogCommit, change: Change, facts: LockFacts | None) -> Hold:
+def _start(commit: LogCommit, change: LockFileChange, facts: LockFacts | None) -> Hold:
     agent = (facts.agent if facts else None) or commit.trailer("Harness-Agent") or commit.author
     name = change.path.removeprefix(f"{LOCK_DIR}/")
     return Hold(

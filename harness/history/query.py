@@ -16,11 +16,13 @@ from typing import Any
 
 from harness.errors import HarnessError, UpstreamUnreachable, UsageError
 from harness.git.publish import REMOTE_MAIN, fetch_main
-from harness.history.events import EVENTS_PATH, LoopEvents, loop_stats, read_events
+from harness.git.upstream import local_upstream_path
+from harness.history.events import EVENTS_PATH, loop_stats
 from harness.history.holds import History, load_history
 from harness.history.stats import Window, history_stats
-from harness.history.testpoints import BASELINE_SUBDIR, TestPoint, baseline_points, upstream_git_dir
+from harness.history.testpoints import BASELINE_SUBDIR, TestPoint, baseline_points
 from harness.locks.heartbeats import SEEN_PREFIX, fetch_heartbeats
+from harness.loop.events import EventsFile, read_events
 from harness.workspace import Workspace
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)(\s+ago)?\s*$", re.IGNORECASE)
@@ -42,11 +44,11 @@ def parse_since(text: str, now: float) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryResult:
     history: History
     stats: dict[str, Any]
-    events: LoopEvents | None
+    events: EventsFile | None  # None: no events file
     notes: list[str]
     since: int | None = None  # the window's start, unix seconds
     tests: list[TestPoint] = field(default_factory=list)  # from the gate's baselines
@@ -98,16 +100,17 @@ def run_history(
     sha, notes = resolve_rev(ws, rev)
     history = load_history(ws.repo, sha)
     window = Window(parse_since(since, moment) if since else None, moment)
-    loaded = read_events(events_file(ws, events))
-    if events is not None and loaded is None:
+    read = read_events(events_file(ws, events))
+    if events is not None and not read.found:
         raise HarnessError(f"--events {events}: no such file; pass the loop's events.jsonl or leave --events out")
+    loaded = read if read.found else None
     loop = loop_stats(loaded, window.since) if loaded is not None else None
     beats = _heartbeats(ws) if history.open_holds else {}
     stats = history_stats(history, window, ws.config.locks, beats, loop)
-    upstream = upstream_git_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     tests = baseline_points(ws.repo, upstream / BASELINE_SUBDIR if upstream else None, sha)
     tests = [p for p in tests if window.since is None or p.time >= window.since]
     stats["tests"] = (
         {"points": len(tests), "latest_passed": tests[-1].passed, "latest_tip": tests[-1].tip} if tests else None
     )
-    return HistoryResult(history, stats, loaded, notes, window.since, tests)
+    return HistoryResult(history=history, stats=stats, events=loaded, notes=notes, since=window.since, tests=tests)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import svgplot
-from harness.history.events import LoopEvent
 from harness.history.holds import Hold
 from harness.history.query import HistoryResult
 from harness.history.textfmt import human_age
 from harness.locks.lockfile import utc_iso
+from harness.loop.events import IterationEvent
 
 PLOT_COLORS = {
     "locks-open": "#4e79a7",
@@ -72,16 +72,13 @@ def render(result: HistoryResult, now: float) -> str:
     stats = result.stats
     since = result.since
     holds = [h for h in result.history.holds if h.end is None or since is None or h.end >= since]
-    events = sorted(
-        (e for e in (result.events.events if result.events else []) if e.time is not None),
-        key=lambda e: e.time or 0.0,
-    )
-    events = [e for e in events if since is None or (e.time or 0) >= since]
+    events = sorted(result.events.events if result.events else [], key=lambda e: e.ended_at)
+    events = [e for e in events if since is None or e.ended_at >= since]
     plots = [
         _figure("locks-open", "Locks open over time", _locks_open(result, since)),
         _figure("claims-per-hour", "Claims per hour", _claims_per_hour(holds, since)),
         _figure("hold-times", "Hold-time distribution (ended holds)", _hold_times(holds, since)),
-        _figure("tests-passing", "Tests passing over time", _tests(result, events)),
+        _figure("tests-passing", "Tests passing over time", _tests(result)),
         _figure("spend", "Spend over time (cumulative $)", _spend(events)),
         _figure("timelines", "Per-agent timelines", _timelines(holds, since, now), wide=True, legend=_legend()),
     ]
@@ -128,25 +125,20 @@ def _hold_times(holds: Sequence[Hold], since: int | None) -> str:
     return svgplot.labelled_bars("hold times", labels, values, PLOT_COLORS["hold-times"], "holds")
 
 
-def _tests(result: HistoryResult, events: Sequence[LoopEvent]) -> str:
-    """The gate's baselines when the upstream is readable, else what the loop recorded."""
-    if result.tests:
-        points = [(p.time, float(p.passed)) for p in result.tests]
-        return svgplot.line("tests passing", points, PLOT_COLORS["tests-passing"], "tests passing (baseline)", None)
-    points = [(e.time or 0.0, float(e.tests_passed)) for e in events if e.tests_passed is not None]
-    totals = [e.tests_total for e in events if e.tests_total is not None]
-    if not points:
-        return svgplot.empty("tests passing", "no gate baselines or test results in the loop's events")
-    top = float(max(totals)) if totals else None
-    return svgplot.line("tests passing", points, PLOT_COLORS["tests-passing"], "tests passing", top)
+def _tests(result: HistoryResult) -> str:
+    """The gate's baselines (the upstream's, when it is on this machine)."""
+    if not result.tests:
+        return svgplot.empty("tests passing", "no gate baselines (the upstream is not on this machine, or not gated)")
+    points = [(p.time, float(p.passed)) for p in result.tests]
+    return svgplot.line("tests passing", points, PLOT_COLORS["tests-passing"], "tests passing (baseline)", None)
 
 
-def _spend(events: Sequence[LoopEvent]) -> str:
+def _spend(events: Sequence[IterationEvent]) -> str:
     total, points = 0.0, []
     for event in events:
-        if event.cost:
-            total += event.cost
-            points.append((event.time or 0.0, total))
+        if event.cost_usd:
+            total += event.cost_usd
+            points.append((event.ended_at, total))
     if not points:
         return svgplot.empty("spend", "no cost in the loop's events")
     return svgplot.step_area("spend", points, PLOT_COLORS["spend"], "$ spent")

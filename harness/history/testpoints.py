@@ -25,16 +25,6 @@ class TestPoint:
     tip: str
 
 
-def upstream_git_dir(repo: GitRepo) -> Path | None:
-    """``origin``'s git dir when it is a path on this machine (a fleet's bare upstream)."""
-    proc = repo.run("remote", "get-url", "origin", check=False)
-    url = proc.stdout.decode().strip().removeprefix("file://")
-    if proc.returncode != 0 or not url or "://" in url:
-        return None
-    path = Path(url) if Path(url).is_absolute() else (repo.path / url)
-    return path if path.is_dir() else None
-
-
 def baseline_points(repo: GitRepo, directory: Path | None, rev: str | None) -> list[TestPoint]:
     """One point per readable baseline of a commit on first-parent ``rev``, in history order."""
     if rev is None or directory is None or not directory.is_dir():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.locks.status import StatusReport
+from harness.locks.status import StatusKind, StatusReport
 
 
 def human_age(seconds: float | None) -> str:
@@ -24,7 +24,7 @@ def status_lines(report: StatusReport) -> list[str]:
         return lines
     lines.append(f"{'TASK':28} {'AGENT':18} {'ROLE':10} {'AGE':>7} {'BEAT':>7}  STATE")
     for row in report.rows:
-        if row.kind != "lock":
+        if row.kind is not StatusKind.LOCK:
             lines.append(f"{row.task:28} {'?':18} {'?':10} {'-':>7} {'-':>7}  {row.kind}: {row.path} {row.note!r}")
             continue
         state = "STALE" if row.stale else "held"

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.history.events import LoopEvent, read_events
-from harness.history.testpoints import BASELINE_SUBDIR, baseline_points, upstream_git_dir
+from harness.git.upstream import local_upstream_path
+from harness.history.testpoints import BASELINE_SUBDIR, baseline_points
 from harness.history.textfmt import human_age
-from harness.locks.status import StatusReport, status
+from harness.locks.status import StatusKind, StatusReport, status
+from harness.loop.events import IterationEvent, read_events
 from harness.runtime.base import AgentInfo
 from harness.workspace import Workspace
 
 Ps = Callable[[], list[AgentInfo]]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TopRow:
     agent: str
     role: str = "-"
@@ -39,7 +40,7 @@ class TopRow:
     cost: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Frame:
     rows: list[TopRow]
     locks: int
@@ -56,19 +57,18 @@ def collect(ws: Workspace, events_path: Path, ps: Ps | None = None, clock: Calla
     report = _status_or_note(ws, notes, clock)
     if report is not None:
         _add_locks(rows, report)
-    loaded = read_events(events_path)
-    for event in loaded.events if loaded else []:
-        _add_event(rows.setdefault(event.agent, TopRow(event.agent)), event)
+    for event in read_events(events_path).events:
+        _add_event(rows.setdefault(event.agent, TopRow(agent=event.agent)), event)
     if ps is not None:
         try:
             for info in ps():
-                row = rows.setdefault(info.agent, TopRow(info.agent))
+                row = rows.setdefault(info.agent, TopRow(agent=info.agent))
                 row.role, row.state = info.role, info.state
                 row.iteration = info.iteration if info.iteration is not None else row.iteration
         except HarnessError as exc:
             notes.append(f"fleet state unavailable: {exc}")
-    locks = [r for r in report.rows if r.kind == "lock"] if report else []
-    upstream = upstream_git_dir(ws.repo)
+    locks = [r for r in report.rows if r.kind is StatusKind.LOCK] if report else []
+    upstream = local_upstream_path(ws.repo)
     tests = baseline_points(ws.repo, upstream / BASELINE_SUBDIR if upstream else None, report.tip if report else None)
     return Frame(
         rows=sorted(rows.values(), key=lambda r: r.agent),
@@ -91,22 +91,21 @@ def _status_or_note(ws: Workspace, notes: list[str], clock: Callable[[], float])
 
 def _add_locks(rows: dict[str, TopRow], report: StatusReport) -> None:
     for lock in report.rows:
-        if lock.kind != "lock" or lock.agent is None:
+        if lock.kind is not StatusKind.LOCK or lock.agent is None:
             continue
-        row = rows.setdefault(lock.agent, TopRow(lock.agent))
+        row = rows.setdefault(lock.agent, TopRow(agent=lock.agent))
         row.role = lock.role or row.role
         row.task = lock.task if row.task == "-" else f"{row.task},{lock.task}"
         row.lock_age, row.heartbeat_age = lock.age_seconds, lock.heartbeat_age_seconds
         row.stale = row.stale or lock.stale
 
 
-def _add_event(row: TopRow, event: LoopEvent) -> None:
-    if event.role != "-":
-        row.role = event.role
-    row.iteration = event.iteration if event.iteration is not None else row.iteration
-    row.last_outcome = event.outcome
+def _add_event(row: TopRow, event: IterationEvent) -> None:
+    row.role = event.role
+    row.iteration = event.iteration
+    row.last_outcome = str(event.outcome)
     row.tokens += event.tokens
-    row.cost += event.cost
+    row.cost += event.cost_usd
 
 
 def render(frame: Frame, title: str) -> list[str]:

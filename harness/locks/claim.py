@@ -28,7 +28,7 @@ from harness.workspace import Workspace
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClaimResult:
     task: str
     lock: Lock
@@ -53,7 +53,9 @@ def claim(
     it without fetching again (if main moved since, the push loses and we fetch and retry).
     """
     validate_task_id(task)
-    request = ClaimRequest(task, role, note, tuple(files), lease_seconds, new_nonce())
+    request = ClaimRequest(
+        task=task, role=role, note=note, files=tuple(files), lease_seconds=lease_seconds, nonce=new_nonce()
+    )
     outcome: dict[str, ClaimResult] = {}
 
     def decide(tip: str | None) -> Change | None:
@@ -73,7 +75,7 @@ def claim(
     return confirm_claim(ws, result, published.commit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClaimRequest:
     task: str
     role: str = ""
@@ -93,7 +95,7 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
     previous = _stale_lock_or_raise(ws, entry, clock) if entry else None
     if entry and previous is None:  # we hold it already
         assert entry.lock is not None
-        return None, ClaimResult(task, entry.lock, None, already_held=True)
+        return None, ClaimResult(task=task, lock=entry.lock, commit=None, already_held=True)
     reason = unclaimable_reason(snap.board(), task, request.files)
     if reason:
         raise NotClaimable(reason)
@@ -110,17 +112,19 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
         note=request.note,
         files=request.files or (spec.files if spec else ()),
     )
-    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.PENDING))
+    records.write_record(ws.state_dir, records.ClaimRecord(task, ws.agent, request.nonce, records.ClaimState.PENDING))
     reclaimed = previous.agent if previous else None
     change = Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, request.note, previous))
-    return change, ClaimResult(task, lock, None, reclaimed_from=reclaimed)
+    return change, ClaimResult(task=task, lock=lock, commit=None, reclaimed_from=reclaimed)
 
 
 def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResult:
     """After the push that carried the claim: the nonce at the tip (invariant 2), then held."""
     _confirm_nonce(ws, planned.task, planned.lock.nonce, commit)
-    records.write_record(ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.HELD))
-    return ClaimResult(planned.task, planned.lock, commit, planned.reclaimed_from)
+    records.write_record(
+        ws.state_dir, records.ClaimRecord(planned.task, ws.agent, planned.lock.nonce, records.ClaimState.HELD)
+    )
+    return ClaimResult(task=planned.task, lock=planned.lock, commit=commit, reclaimed_from=planned.reclaimed_from)
 
 
 def _claim_message(lock: Lock, note: str, previous: Lock | None) -> str:
@@ -145,7 +149,9 @@ def _stale_lock_or_raise(ws: Workspace, entry: LockEntry, clock: Clock) -> Lock 
     record = records.read_record(ws.state_dir, entry.task)
     if lock.agent == ws.agent and (record is None or record.nonce == lock.nonce):
         # Ours: this clone claimed it, or a restarted incarnation of the same agent did.
-        records.write_record(ws.state_dir, records.ClaimRecord(entry.task, ws.agent, lock.nonce, records.HELD))
+        records.write_record(
+            ws.state_dir, records.ClaimRecord(entry.task, ws.agent, lock.nonce, records.ClaimState.HELD)
+        )
         return None
     state = liveness(lock, fetch_heartbeats(ws.repo), ws.config.locks, clock())
     if not state.stale:
@@ -170,7 +176,7 @@ def _confirm_nonce(ws: Workspace, task: str, nonce: str, commit: str) -> None:
 
 def drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
     record = records.read_record(ws.state_dir, task)
-    if record is not None and record.nonce == nonce and record.state == records.PENDING:
+    if record is not None and record.nonce == nonce and record.state == records.ClaimState.PENDING:
         records.drop_record(ws.state_dir, task)
 
 
@@ -180,14 +186,14 @@ def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
     for record in records.all_records(ws.state_dir):
         entry = snap.entries.get(record.task)
         ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
-        if ours and record.state == records.PENDING:
+        if ours and record.state == records.ClaimState.PENDING:
             records.write_record(
-                ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.HELD)
+                ws.state_dir, records.ClaimRecord(record.task, record.agent, record.nonce, records.ClaimState.HELD)
             )
             notes.append(f"reconciled: the interrupted claim of {record.task} landed; you hold it")
         elif not ours:
             records.drop_record(ws.state_dir, record.task)
-            if record.state == records.PENDING:
+            if record.state == records.ClaimState.PENDING:
                 notes.append(f"reconciled: the interrupted claim of {record.task} did not land")
     return notes
 
@@ -210,10 +216,6 @@ def holder_check(ws: Workspace, snap: Snapshot, task: str) -> Lock:
     return lock
 
 
-def refresh_tip(ws: Workspace) -> str | None:
-    return fetch_main(ws.repo, ws.config.branch)
-
-
 __all__ = [
     "REMOTE_MAIN",
     "ClaimRequest",
@@ -225,5 +227,4 @@ __all__ = [
     "holder_check",
     "plan_claim",
     "reconcile",
-    "refresh_tip",
 ]

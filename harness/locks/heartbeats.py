@@ -42,7 +42,7 @@ def fetch_heartbeats(repo: GitRepo) -> dict[str, int]:
     return repo.ref_dates(SEEN_PREFIX)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Liveness:
     last_alive: float  # holder's clock
     heartbeat: float | None
@@ -57,4 +57,10 @@ def liveness(lock: Lock, heartbeats: Mapping[str, int], settings: LockSettings, 
     lease = lock.lease_seconds or settings.lease_seconds
     stale_after = float(lease + settings.grace_seconds + settings.clock_skew_seconds)
     age = now - last_alive
-    return Liveness(last_alive, float(beat) if beat is not None else None, age, age > stale_after, stale_after)
+    return Liveness(
+        last_alive=last_alive,
+        heartbeat=float(beat) if beat is not None else None,
+        age=age,
+        stale=age > stale_after,
+        stale_after=stale_after,
+    )

@@ -46,7 +46,7 @@ def utc_iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Lock:
     task: str
     agent: str
@@ -109,7 +109,7 @@ def _parse_time(value: object) -> float:
     raise ValueError(f"claimed_at must be an ISO-8601 time, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LockEntry:
     """One file in ``current_tasks/`` at the upstream tip, whatever wrote it."""
 
@@ -135,8 +135,8 @@ def read_entry(name: str, content: bytes) -> LockEntry:
     text = content.decode("utf-8", errors="replace")
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
     if not name.endswith(LOCK_SUFFIX):
-        return LockEntry(path, task, None, "foreign: not a .lock file", first)
+        return LockEntry(path=path, task=task, lock=None, problem="foreign: not a .lock file", first_line=first)
     try:
-        return LockEntry(path, task, parse_lock(path, content), "", first)
+        return LockEntry(path=path, task=task, lock=parse_lock(path, content), problem="", first_line=first)
     except ConfigError as exc:
-        return LockEntry(path, task, None, str(exc), first)
+        return LockEntry(path=path, task=task, lock=None, problem=str(exc), first_line=first)

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 
-PENDING = "pending"
-HELD = "held"
 _SUFFIX = ".json"
+
+
+class ClaimState(StrEnum):
+    PENDING = "pending"  # written before the claim's push; the nonce is not confirmed yet
+    HELD = "held"  # the nonce was found at the upstream tip
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class ClaimRecord:
     task: str
     agent: str
     nonce: str
-    state: str
+    state: ClaimState
 
 
 def _dir(state_dir: Path) -> Path:
@@ -43,7 +47,7 @@ def read_record(state_dir: Path, task: str) -> ClaimRecord | None:
     path = _dir(state_dir) / f"{task}{_SUFFIX}"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return ClaimRecord(str(data["task"]), str(data["agent"]), str(data["nonce"]), str(data["state"]))
+        return ClaimRecord(str(data["task"]), str(data["agent"]), str(data["nonce"]), ClaimState(data["state"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -5,6 +5,8 @@ lock is handed back, the work pushed) and ``abandoned`` (the lock is handed back
 commits are not pushed to main but parked on ``refs/harness/parked/<agent>/<task>-<time>-<sha>``).
 Fencing (invariant 3): if the tip no longer carries our nonce, nothing is deleted and any
 local commits are kept on ``refs/harness/orphans/<agent>/<task>-<time>-<sha>``.
+``hand_back`` is the one way every part of harness gives a task back (abandoned, fencing
+tolerated): the loop after a failed session, a local fleet's ``down``, a dead container's reaper.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from harness import retry
-from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable
+from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable, RebaseConflict
 from harness.git.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, publish, push_with_network_retry
 from harness.git.pushslot import push_slot
 from harness.git.repo import PushStatus, identity_env
@@ -36,16 +38,16 @@ from harness.tasks.specs import spec_path
 from harness.workspace import Workspace
 
 
-class Outcome(Enum):
+class ReleaseOutcome(Enum):
     DONE = "done"
     RELEASED = "released"
     ABANDONED = "abandoned"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReleaseResult:
     task: str
-    outcome: Outcome
+    outcome: ReleaseOutcome
     commit: str
     work_commits: int  # commits of the session's work that landed with the release
     parked_ref: str | None = None
@@ -59,7 +61,7 @@ NextClaim = Callable[[Snapshot], ClaimRequest | None]
 def release(
     ws: Workspace,
     task: str,
-    outcome: Outcome = Outcome.RELEASED,
+    outcome: ReleaseOutcome = ReleaseOutcome.RELEASED,
     note: str = "",
     claim_next: NextClaim | None = None,
     move_branch: bool = True,
@@ -75,14 +77,14 @@ def release(
     work = _local_work_count(ws)
     parked_ref = None
     next_claim = None
-    if work and outcome is not Outcome.ABANDONED:
+    if work and outcome is not ReleaseOutcome.ABANDONED:
         # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
         commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next, move_branch)
     else:
         snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         reconcile(ws, snap)
         _fenced_check_parking(ws, snap, task)
-        if outcome is Outcome.ABANDONED and work:
+        if outcome is ReleaseOutcome.ABANDONED and work:
             parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
 
         def decide(tip: str | None) -> Change:
@@ -93,14 +95,41 @@ def release(
         commit = published.commit
         work = 0
     records.drop_record(ws.state_dir, task)
-    return ReleaseResult(task, outcome, commit, work, parked_ref, next_claim)
+    return ReleaseResult(
+        task=task, outcome=outcome, commit=commit, work_commits=work, parked_ref=parked_ref, next_claim=next_claim
+    )
 
 
-def _release_change(ws: Workspace, task: str, outcome: Outcome, note: str, snap: Snapshot) -> Change:
+@dataclass(frozen=True)
+class HandBack:
+    task: str
+    commit: str | None  # the release commit; None when the lock was no longer ours
+    parked_ref: str | None = None  # where local commits were kept
+    fenced: str = ""  # why nothing was released: the lock is no longer ours
+
+
+def hand_back(ws: Workspace, task: str, why: str) -> HandBack:
+    """Give ``task`` back, with ``why`` as the note: after a failed or stopped session, for a
+    killed loop, for a dead container. The lock is released as abandoned; local commits are
+    kept on a fresh side ref (``parked``, or ``orphans`` when fenced), never pushed to main.
+
+    A lock that is no longer ours is no error here: someone else has the task, so there is
+    nothing to hand back; the claim record goes and the reason is returned. Anything else
+    (the upstream down) raises, and the caller tries again later.
+    """
+    try:
+        result = release(ws, task, ReleaseOutcome.ABANDONED, note=why[:200])
+    except Fenced as exc:
+        records.drop_record(ws.state_dir, task)
+        return HandBack(task, None, fenced=str(exc))
+    return HandBack(task, result.commit, result.parked_ref)
+
+
+def _release_change(ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, snap: Snapshot) -> Change:
     lock = holder_check(ws, snap, task)
     files: dict[str, bytes | None] = {lock_path(task): None}
     spec = snap.specs.get(task)
-    if outcome is Outcome.DONE and spec is not None:
+    if outcome is ReleaseOutcome.DONE and spec is not None:
         files[spec_path(task)] = spec.marked_done(ws.agent).to_yaml()
     body = f"{note}\n\n" if note else ""
     message = f"release: {task} ({outcome.value})\n\n{body}Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
@@ -117,7 +146,7 @@ def _local_work_count(ws: Workspace) -> int:
 
 
 def _release_with_work(
-    ws: Workspace, task: str, outcome: Outcome, note: str, claim_next: NextClaim | None, move_branch: bool
+    ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, claim_next: NextClaim | None, move_branch: bool
 ) -> tuple[str, ClaimResult | None]:
     """Rebase the local commits on the tip, add the release commit (and the next claim's),
     push them all at once."""
@@ -211,7 +240,7 @@ def _rebase_onto(ws: Workspace, upstream: str) -> None:
         conflicted = ws.repo.out("diff", "--name-only", "--diff-filter=U").split()
         ws.repo.run("rebase", "--abort", check=False)
         files = ", ".join(conflicted[:5]) or "(see git status)"
-        raise HarnessError(
+        raise RebaseConflict(
             f"your commits conflict with upstream main in {files}; nothing was pushed and your "
             f"commits are unchanged: resolve (git pull --rebase) and run the release again"
         )

@@ -41,7 +41,7 @@ class TipPaths(Sequence[str]):
         return iter(self._listed())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
     tip: str | None
     entries: dict[str, LockEntry]  # by task; foreign and malformed files included
@@ -61,7 +61,7 @@ class Snapshot:
 
 def read_snapshot(repo: GitRepo, tip: str | None) -> Snapshot:
     if tip is None:
-        return Snapshot(None, {}, {})
+        return Snapshot(tip=None, entries={}, specs={})
     locks = {n: e.sha for n, e in repo.ls_tree(f"{tip}:{LOCK_DIR}").items() if e.kind == "blob" and n != README}
     specs_by_name = {
         n: e.sha for n, e in repo.ls_tree(f"{tip}:{TASK_DIR}").items() if e.kind == "blob" and n.endswith(SPEC_SUFFIX)
@@ -81,4 +81,4 @@ def read_snapshot(repo: GitRepo, tip: str | None) -> Snapshot:
             specs[spec.id] = spec
         except ConfigError as exc:
             problems[name.removesuffix(SPEC_SUFFIX)] = str(exc)
-    return Snapshot(tip, entries, specs, problems, TipPaths(repo, tip))
+    return Snapshot(tip=tip, entries=entries, specs=specs, spec_problems=problems, existing_paths=TipPaths(repo, tip))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from harness.git.publish import fetch_main
@@ -14,7 +15,15 @@ from harness.locks.snapshot import read_snapshot
 from harness.workspace import Workspace
 
 
-@dataclass(frozen=True)
+class StatusKind(StrEnum):
+    """What an entry of current_tasks/ is."""
+
+    LOCK = "lock"  # a lock harness wrote
+    FOREIGN = "foreign"  # a file harness did not write (a person's note): it holds the task all the same
+    MALFORMED = "malformed"  # a .lock file harness cannot read
+
+
+@dataclass(frozen=True, kw_only=True)
 class StatusRow:
     task: str
     path: str
@@ -24,7 +33,7 @@ class StatusRow:
     age_seconds: float | None  # since claimed, by our clock
     heartbeat_age_seconds: float | None
     stale: bool
-    kind: str  # "lock", "foreign" or "malformed"
+    kind: StatusKind
     problem: str = ""
     note: str = ""
     container: str | None = None  # the holder's container state in a Docker fleet; "gone" if none
@@ -49,9 +58,21 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
     rows = []
     for task, entry in sorted(snap.entries.items()):
         if entry.lock is None:
-            kind = "malformed" if entry.path.endswith(".lock") else "foreign"
+            kind = StatusKind.MALFORMED if entry.path.endswith(".lock") else StatusKind.FOREIGN
             rows.append(
-                StatusRow(task, entry.path, None, None, None, None, None, False, kind, entry.problem, entry.first_line)
+                StatusRow(
+                    task=task,
+                    path=entry.path,
+                    agent=None,
+                    role=None,
+                    generation=None,
+                    age_seconds=None,
+                    heartbeat_age_seconds=None,
+                    stale=False,
+                    kind=kind,
+                    problem=entry.problem,
+                    note=entry.first_line,
+                )
             )
             continue
         lock = entry.lock
@@ -59,17 +80,17 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
         beat_age = now - live.heartbeat if live.heartbeat is not None else None
         rows.append(
             StatusRow(
-                task,
-                entry.path,
-                lock.agent,
-                lock.role,
-                lock.generation,
-                now - lock.claimed_at,
-                beat_age,
-                live.stale,
-                "lock",
-                "",
-                lock.note,
+                task=task,
+                path=entry.path,
+                agent=lock.agent,
+                role=lock.role,
+                generation=lock.generation,
+                age_seconds=now - lock.claimed_at,
+                heartbeat_age_seconds=beat_age,
+                stale=live.stale,
+                kind=StatusKind.LOCK,
+                problem="",
+                note=lock.note,
             )
         )
     return StatusReport(tip, rows, notes)

@@ -29,11 +29,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from harness.config import Config, _Reader
 
 BACKENDS = ("claude", "codex", "aider", "gemini", "command", "builtin")
-MODES = ("auto", "queue", "open")
+
+
+class LoopMode(StrEnum):
+    """Who picks the task: the loop (the scheduler's choice), the agent, or the loop when the
+    tip has task specs and the agent otherwise."""
+
+    AUTO = "auto"
+    QUEUE = "queue"
+    OPEN = "open"
+
+
+MODES = tuple(mode.value for mode in LoopMode)
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,9 @@ class AgentSettings:
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoopSettings:
-    mode: str = "auto"
+    mode: LoopMode = LoopMode.AUTO
     session_timeout_seconds: float = 3600.0
     idle_backoff_seconds: float = 5.0
     idle_backoff_max_seconds: float = 300.0
@@ -78,14 +90,14 @@ def read_loop_settings(config: Config) -> LoopSettings:
     section = _Reader(config.path, config.raw).mapping("loop")
     section.reject_unknown(set(LoopSettings.__dataclass_fields__))
     d = LoopSettings()
-    mode = str(section.data.get("mode", d.mode))
+    mode = str(section.data.get("mode", d.mode.value))
     if mode not in MODES:
         raise section.fail("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
     regenerate = section.mapping("regenerate").data
     if not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in regenerate.items()):
         raise section.fail("regenerate", "expected a mapping of lock file name to a shell command")
     return LoopSettings(
-        mode=mode,
+        mode=LoopMode(mode),
         session_timeout_seconds=_seconds(section, "session_timeout_seconds", d.session_timeout_seconds, positive=True),
         idle_backoff_seconds=_seconds(section, "idle_backoff_seconds", d.idle_backoff_seconds),
         idle_backoff_max_seconds=_seconds(section, "idle_backoff_max_seconds", d.idle_backoff_max_seconds),

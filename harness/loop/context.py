@@ -15,7 +15,7 @@ from harness.tasks.specs import TaskSpec
 from harness.workspace import Workspace
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Ctx:
     ws: Workspace
     role: str

@@ -72,15 +72,15 @@ class ConflictClass(Enum):
     SAME_LINES = "same-lines"
 
 
-class Verdict(Enum):
+class RebaseVerdict(Enum):
     CLEAN = "clean"  # rebased (possibly after automatic or agent resolutions)
     LOST = "lost"  # a lock-file conflict: parked
     PARKED = "parked"  # unresolved same-lines conflict, or a failed regenerate: parked
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IntegrateResult:
-    verdict: Verdict
+    verdict: RebaseVerdict
     resolved: list[str] = field(default_factory=list)  # "additive: README.md", ...
     resolution_sessions: int = 0
     parked_ref: str | None = None
@@ -109,7 +109,7 @@ def rebase_onto_upstream(
     max_sessions: int = 1,
 ) -> IntegrateResult:
     """Rebase HEAD onto origin/main resolving by class; on failure abort and park."""
-    result = IntegrateResult(Verdict.CLEAN)
+    result = IntegrateResult(verdict=RebaseVerdict.CLEAN)
     _git(ws, "rebase", "--quiet", REMOTE_MAIN)
     for _ in range(MAX_REBASE_STEPS):
         if not rebase_in_progress(ws):
@@ -118,13 +118,13 @@ def rebase_onto_upstream(
         classes = {path: classify(ws, path) for path in conflicted}
         if ConflictClass.LOCK in classes.values():
             locks = [p for p, c in classes.items() if c is ConflictClass.LOCK]
-            return _give_up(ws, task, result, Verdict.LOST, f"lock file conflict in {', '.join(locks)}")
+            return _give_up(ws, task, result, RebaseVerdict.LOST, f"lock file conflict in {', '.join(locks)}")
         pending: list[str] = []
         for path, kind in classes.items():
             if kind is ConflictClass.DEPENDENCY:
                 problem = _take_upstream_and_regenerate(ws, path, regenerate)
                 if problem:
-                    return _give_up(ws, task, result, Verdict.PARKED, problem)
+                    return _give_up(ws, task, result, RebaseVerdict.PARKED, problem)
                 result.resolved.append(f"dependency: {path}")
             elif kind is ConflictClass.ADDITIVE:
                 _keep_both(ws, path)
@@ -133,14 +133,16 @@ def rebase_onto_upstream(
                 pending.append(path)
         if pending:
             if result.resolution_sessions >= max_sessions:
-                return _give_up(ws, task, result, Verdict.PARKED, f"same-lines conflict in {', '.join(pending)}")
+                return _give_up(ws, task, result, RebaseVerdict.PARKED, f"same-lines conflict in {', '.join(pending)}")
             result.resolution_sessions += 1
             if not resolver(pending) or not _resolved(ws, pending):
                 files = ", ".join(pending)
-                return _give_up(ws, task, result, Verdict.PARKED, f"the agent did not resolve the conflict in {files}")
+                return _give_up(
+                    ws, task, result, RebaseVerdict.PARKED, f"the agent did not resolve the conflict in {files}"
+                )
             result.resolved.append(f"same-lines (agent): {', '.join(pending)}")
         _continue(ws)
-    return _give_up(ws, task, result, Verdict.PARKED, "the rebase did not finish")
+    return _give_up(ws, task, result, RebaseVerdict.PARKED, "the rebase did not finish")
 
 
 def rebase_in_progress(ws: Workspace) -> bool:
@@ -222,7 +224,7 @@ def _continue(ws: Workspace) -> None:
         _git(ws, "rebase", "--skip")
 
 
-def _give_up(ws: Workspace, task: str, result: IntegrateResult, verdict: Verdict, why: str) -> IntegrateResult:
+def _give_up(ws: Workspace, task: str, result: IntegrateResult, verdict: RebaseVerdict, why: str) -> IntegrateResult:
     if rebase_in_progress(ws):
         _git(ws, "rebase", "--abort")
     ref = park(ws, task)

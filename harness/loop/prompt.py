@@ -10,16 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.loop.config import LoopMode
 from harness.resources import prompt_dir
 from harness.tasks.specs import TaskSpec
 from harness.workspace import Workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PromptInput:
     role: str
     iteration: int
-    mode: str  # "queue" | "open"
+    mode: LoopMode  # queue or open (auto is decided by then)
     task: TaskSpec | None
     task_id: str | None
 
@@ -44,7 +45,7 @@ def render(ws: Workspace, data: PromptInput) -> str:
         "`git log` first. Other agents push to the same `main` while you work.",
         "",
     ]
-    if data.mode == "queue" and data.task_id:
+    if data.mode is LoopMode.QUEUE and data.task_id:
         lines += _queue_lines(data)
     else:
         lines += [

@@ -27,9 +27,9 @@ from harness.git.publish import REMOTE_MAIN
 from harness.git.repo import GitRepo
 from harness.git.upstream import borrowed_upstream, read_branch
 from harness.locks.snapshot import read_snapshot
-from harness.loop.config import AgentSettings, LoopSettings
+from harness.loop.config import AgentSettings, LoopMode, LoopSettings
 from harness.loop.context import Ctx
-from harness.loop.events import IterationEvent, append_event
+from harness.loop.events import IterationEvent, IterationOutcome, append_event
 from harness.loop.session import SessionOutcome, run_agent
 from harness.loop.steps import (
     choose_mode,
@@ -50,7 +50,7 @@ from harness.workspace import Workspace
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoopOptions:
     role: str
     agent: AgentSettings
@@ -66,7 +66,7 @@ class LoopOptions:
 @dataclass
 class LoopSummary:
     iterations: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[IterationOutcome, int] = field(default_factory=dict)
     cost_usd: float = 0.0
     stopped_by: str = ""
 
@@ -142,15 +142,15 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         ws = dataclasses.replace(ws, repo=GitRepo(ws.root, env=safe))
     _exclude_logs(ws, log_dir)
     ctx = Ctx(
-        ws,
-        options.role,
-        options.agent,
-        options.settings,
-        get_backend(options.agent.backend),
-        log_dir,
-        user,
-        stopper.requested,
-        say,
+        ws=ws,
+        role=options.role,
+        agent=options.agent,
+        loop=options.settings,
+        backend=get_backend(options.agent.backend),
+        log_dir=log_dir,
+        user=user,
+        stop_requested=stopper.requested,
+        say=say,
     )
     summary = LoopSummary()
     ctx.claim_ahead = lambda event: _may_claim_ahead(options, summary, event)
@@ -164,7 +164,9 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         if options.max_iterations is not None and summary.iterations >= options.max_iterations:
             summary.stopped_by = f"max iterations ({options.max_iterations})"
             break
-        event = IterationEvent(ws.agent, options.role, summary.iterations + 1, time.time())
+        event = IterationEvent(
+            agent=ws.agent, role=options.role, iteration=summary.iterations + 1, started_at=time.time()
+        )
         try:
             outcome, drained = _iteration(ctx, event, summary.iterations + 1)
         except (UpstreamUnreachable, HarnessError) as exc:
@@ -178,7 +180,7 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
             stopper.sleep(idle_wait)
             idle_wait = min(max(idle_wait * 2, 0.1), options.settings.idle_backoff_max_seconds)
             continue
-        if outcome == "idle":
+        if outcome is IterationOutcome.IDLE:
             if drained and options.exit_when_idle:
                 summary.stopped_by = "no open task left"
                 break
@@ -197,7 +199,7 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         summary.outcomes[outcome] = summary.outcomes.get(outcome, 0) + 1
         summary.cost_usd += event.cost_usd
         say(_event_line(event))
-        if outcome == "rate-limited":
+        if outcome is IterationOutcome.RATE_LIMITED:
             say(f"rate limited by {options.agent.backend}: backing off {limit_wait:g} s")
             stopper.sleep(limit_wait)
             limit_wait = min(limit_wait * 2, options.settings.rate_limit_backoff_max_seconds)
@@ -222,8 +224,8 @@ def _may_claim_ahead(options: LoopOptions, summary: LoopSummary, event: Iteratio
     return options.budget_usd is None or summary.cost_usd + event.cost_usd < options.budget_usd
 
 
-def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
-    """One pass; ("idle", drained) when nothing could be claimed."""
+def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[IterationOutcome, bool]:
+    """One pass; (IDLE, drained) when nothing could be claimed."""
     mark = _Marks(event)
     hand_back_leftovers(ctx)
     sync(ctx, event)
@@ -231,10 +233,10 @@ def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[str, bool]:
     mode = choose_mode(ctx, snap)
     mark("sync")
     spec = None
-    if mode == "queue":
+    if mode is LoopMode.QUEUE:
         spec, drained = pick_and_claim(ctx, event, snap)
         if spec is None:
-            return "idle", drained
+            return IterationOutcome.IDLE, drained
         event.task = spec.id
     start_from_tip(ctx.ws)
     mark("claim")
@@ -257,7 +259,9 @@ class _Marks:
         self.last = now
 
 
-def _session_and_after(ctx: Ctx, event: IterationEvent, n: int, mode: str, spec: TaskSpec | None) -> tuple[str, bool]:
+def _session_and_after(
+    ctx: Ctx, event: IterationEvent, n: int, mode: LoopMode, spec: TaskSpec | None
+) -> tuple[IterationOutcome, bool]:
     session = run_agent(ctx, n, mode, spec)
     result, usage = session.result, session.usage
     event.session_seconds = round(result.duration, 3)
@@ -269,46 +273,50 @@ def _session_and_after(ctx: Ctx, event: IterationEvent, n: int, mode: str, spec:
     return _after_session(ctx, event, spec, n, session), False
 
 
-def _after_session(ctx: Ctx, event: IterationEvent, spec: TaskSpec, n: int, session: SessionOutcome) -> str:
+def _after_session(
+    ctx: Ctx, event: IterationEvent, spec: TaskSpec, n: int, session: SessionOutcome
+) -> IterationOutcome:
     result, usage = session.result, session.usage
     if result.stopped:
         hand_back(ctx, spec.id, "the loop was stopped")
-        return "stopped"
+        return IterationOutcome.STOPPED
     if usage.rate_limited:
         event.error = usage.error or "rate limited"
         hand_back(ctx, spec.id, "rate limited")
-        return "rate-limited"
+        return IterationOutcome.RATE_LIMITED
     if not result.ok:
         event.error = f"session {result.describe()}" + (f": {usage.error}" if usage.error else "")
         ctx.say(f"ERROR {spec.id}: session {result.describe()}; handing the task back (log {session.log})")
         hand_back(ctx, spec.id, event.error)
-        return "timeout" if result.timed_out else ("killed" if result.signal else "failed")
+        if result.timed_out:
+            return IterationOutcome.TIMEOUT
+        return IterationOutcome.KILLED if result.signal else IterationOutcome.FAILED
     if not still_held(ctx, spec.id):
-        return "released-by-agent"
+        return IterationOutcome.RELEASED_BY_AGENT
     if not has_local_work(ctx.ws):
         hand_back(ctx, spec.id, "the session made no commits")
         # Claiming it again at once would spin (two pushes a second, measured) on a task this
         # agent cannot move; other agents may, and this loop goes on to other tasks.
         ctx.skip.add(spec.id)
         ctx.say(f"{spec.id}: the session made no commits; this loop leaves it to others")
-        return "no-change"
+        return IterationOutcome.NO_CHANGE
     try:
         return integrate_and_release(ctx, spec, n, event)
     except HarnessError as exc:
         event.error = str(exc)
         ctx.say(f"ERROR {spec.id}: {exc}")
         hand_back(ctx, spec.id, str(exc))
-        return "error"
+        return IterationOutcome.ERROR
 
 
-def _after_open_session(ctx: Ctx, event: IterationEvent, ok: bool) -> str:
+def _after_open_session(ctx: Ctx, event: IterationEvent, ok: bool) -> IterationOutcome:
     """Open mode: the agent claimed and released itself; hand back whatever it left held."""
     left = hand_back_leftovers(ctx)
     if left:
         event.task = left[0]
         ctx.say(f"ERROR {', '.join(left)}: the session left its lock held; handed back")
-        return "failed" if not ok else "no-change"
-    return "released-by-agent" if ok else "failed"
+        return IterationOutcome.NO_CHANGE if ok else IterationOutcome.FAILED
+    return IterationOutcome.RELEASED_BY_AGENT if ok else IterationOutcome.FAILED
 
 
 def _event_line(event: IterationEvent) -> str:

@@ -14,6 +14,7 @@ from harness.agents.base import SessionContext, Usage
 from harness.errors import HarnessError
 from harness.git.repo import identity_env
 from harness.locks.claim import heartbeat
+from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
 from harness.loop.prompt import PromptInput, render, write_prompt
 from harness.runtime.agentproc import SessionResult, SessionSpec, run_session
@@ -29,26 +30,31 @@ class SessionOutcome:
 
 
 def run_agent(
-    ctx: Ctx, iteration: int, mode: str, spec: TaskSpec | None, kind: str = "work", conflicts: list[str] | None = None
+    ctx: Ctx,
+    iteration: int,
+    mode: LoopMode,
+    spec: TaskSpec | None,
+    kind: str = "work",
+    conflicts: list[str] | None = None,
 ) -> SessionOutcome:
     ws = ctx.ws
     task_id = spec.id if spec else None
-    text = render(ws, PromptInput(ctx.role, iteration, mode, spec, task_id))
+    text = render(ws, PromptInput(role=ctx.role, iteration=iteration, mode=mode, task=spec, task_id=task_id))
     if kind == "resolve":
         text = _resolve_prompt(task_id, conflicts or []) + text
     prompt = write_prompt(ws.state_dir / "prompt.md", text)
     sctx = SessionContext(
-        ws.root,
-        prompt,
-        ws.agent,
-        ctx.role,
-        task_id,
-        kind,
-        ctx.agent.model,
-        ctx.agent.command,
-        ctx.agent.args,
-        spec.title if spec else "",
-        spec.body if spec else "",
+        workspace=ws.root,
+        prompt_file=prompt,
+        agent=ws.agent,
+        role=ctx.role,
+        task=task_id,
+        kind=kind,
+        model=ctx.agent.model,
+        command=ctx.agent.command,
+        extra_args=ctx.agent.args,
+        task_title=spec.title if spec else "",
+        task_body=spec.body if spec else "",
     )
     invocation = ctx.backend.invocation(sctx)
     log = session_log_path(ctx.log_dir, (ws.repo.rev_parse("HEAD") or "unborn")[:7])
@@ -62,14 +68,14 @@ def run_agent(
     offset = log.stat().st_size
     env = _session_env(ctx, task_id, kind, iteration, prompt, invocation.env)
     spec_run = SessionSpec(
-        invocation.argv,
-        ws.root,
-        env,
-        log,
-        ctx.loop.session_timeout_seconds,
-        invocation.stdin_file,
-        ctx.user,
-        ctx.loop.kill_grace_seconds,
+        argv=invocation.argv,
+        cwd=ws.root,
+        env=env,
+        log_path=log,
+        timeout=ctx.loop.session_timeout_seconds,
+        stdin_file=invocation.stdin_file,
+        user=ctx.user,
+        kill_grace=ctx.loop.kill_grace_seconds,
     )
     result = run_session(spec_run, _ticker(ctx, task_id is not None))
     output = _read_from(log, offset)

@@ -13,17 +13,19 @@ import importlib.util
 from collections.abc import Callable
 
 from harness import retry
-from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, UpstreamUnreachable
+from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, RebaseConflict
 from harness.git.publish import REMOTE_MAIN, fetch_main
 from harness.git.repo import identity_env
 from harness.locks import records
 from harness.locks.claim import ClaimRequest, claim
 from harness.locks.lockfile import new_nonce
-from harness.locks.release import NextClaim, Outcome, release
+from harness.locks.release import NextClaim, ReleaseOutcome, release
+from harness.locks.release import hand_back as hand_back_lock
 from harness.locks.snapshot import Snapshot, read_snapshot
+from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
-from harness.loop.events import IterationEvent
-from harness.loop.integrate import Regenerate, Verdict, park, rebase_in_progress, rebase_onto_upstream
+from harness.loop.events import IterationEvent, IterationOutcome
+from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_in_progress, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.tasks.specs import TaskSpec, claimable
 from harness.workspace import Workspace
@@ -87,10 +89,10 @@ def hand_back_leftovers(ctx: Ctx) -> list[str]:
 # -- pick and claim --------------------------------------------------------------
 
 
-def choose_mode(ctx: Ctx, snap: Snapshot) -> str:
-    if ctx.loop.mode != "auto":
+def choose_mode(ctx: Ctx, snap: Snapshot) -> LoopMode:
+    if ctx.loop.mode is not LoopMode.AUTO:
         return ctx.loop.mode
-    return "queue" if snap.specs or snap.spec_problems else "open"
+    return LoopMode.QUEUE if snap.specs or snap.spec_problems else LoopMode.OPEN
 
 
 def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[TaskSpec | None, bool]:
@@ -152,7 +154,7 @@ def next_claim_picker(ctx: Ctx, event: IterationEvent) -> tuple[NextClaim | None
             return None
         spec = spread(ranked, ctx.ws.agent)
         chosen[spec.id] = spec
-        return ClaimRequest(spec.id, role=ctx.role, nonce=new_nonce())
+        return ClaimRequest(task=spec.id, role=ctx.role, nonce=new_nonce())
 
     return pick, chosen
 
@@ -170,7 +172,7 @@ def spread(ranked: list[TaskSpec], agent: str, attempt: int = 0) -> TaskSpec:
 # -- after the session -----------------------------------------------------------
 
 
-def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
+def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome:
     """Rebase by conflict class, gate, release done with the work. Returns the outcome.
 
     A push that loses a race (upstream moved under the release, or the upstream's gate saw
@@ -191,20 +193,22 @@ def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: Itera
         ctx.say(f"ERROR {spec.id}: upstream kept moving under the release; work kept on {ref}")
         _drop_local_work(ctx.ws)
         hand_back(ctx, spec.id, "could not integrate")
-        return "parked"
+        return IterationOutcome.PARKED
 
 
-def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]) -> str:
+def _integrate_once(
+    ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]
+) -> IterationOutcome:
     ws = ctx.ws
     if state["rebase"]:
         outcome = _rebase_by_class(ctx, spec, iteration, event)
-        if outcome:
+        if outcome is not None:
             return outcome
     picker, chosen = next_claim_picker(ctx, event)
     try:
         gate(ctx)
         released = release(
-            ws, spec.id, Outcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
+            ws, spec.id, ReleaseOutcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
         )
     except GateRefused as exc:
         if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
@@ -218,44 +222,40 @@ def _integrate_once(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEv
         event.error = str(exc)
         _drop_local_work(ws)
         hand_back(ctx, spec.id, "push refused")
-        return "refused"
+        return IterationOutcome.REFUSED
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")
         event.error = str(exc)
-        return "fenced"
-    except (LockHeld, NotClaimable, UpstreamUnreachable):
-        raise
-    except HarnessError as exc:
-        if "conflict" not in str(exc):
-            raise
+        return IterationOutcome.FENCED
+    except RebaseConflict as exc:
         state["rebase"] = True
         # Upstream moved with a conflicting change between our rebase and the release's push.
         raise retry.PushRaceLost("a conflicting change landed under the release") from exc
     event.commits_pushed = released.work_commits
     if released.next_claim is not None:
         ctx.preclaimed = chosen[released.next_claim.task]
-    return "done"
+    return IterationOutcome.DONE
 
 
-def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> str:
-    """Rebase onto a fresh tip by conflict class; "" when clean, else the outcome (handed back)."""
+def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome | None:
+    """Rebase onto a fresh tip by conflict class; None when clean, else the outcome (handed back)."""
     ws = ctx.ws
     fetch_main(ws.repo, ws.config.branch)
 
     def resolver(files: list[str]) -> bool:
-        return run_agent(ctx, iteration, "queue", spec, kind="resolve", conflicts=files).result.ok
+        return run_agent(ctx, iteration, LoopMode.QUEUE, spec, kind="resolve", conflicts=files).result.ok
 
     loop = ctx.loop
     regenerate = Regenerate(loop.regenerate, loop.regenerate_timeout_seconds, loop.kill_grace_seconds)
     result = rebase_onto_upstream(ws, spec.id, resolver, regenerate, loop.resolution_sessions)
     event.conflicts_resolved += result.resolved
-    if result.verdict is Verdict.CLEAN:
-        return ""
+    if result.verdict is RebaseVerdict.CLEAN:
+        return None
     ctx.say(f"ERROR {spec.id}: {result.error}")
     event.error = result.error
     _drop_local_work(ws)
     hand_back(ctx, spec.id, result.error)
-    return str(result.verdict.value)
+    return IterationOutcome(result.verdict.value)  # lost or parked: the same words
 
 
 def gate_configured(ctx: Ctx) -> bool:
@@ -273,18 +273,18 @@ def gate(ctx: Ctx) -> None:
 
 
 def hand_back(ctx: Ctx, task: str, why: str) -> None:
-    """Park local commits on a fresh side ref, then release as abandoned; never raises."""
+    """Hand the task back (local commits kept on a side ref), say where; never raises."""
     try:
-        ref = park(ctx.ws, task)
-        if ref:
-            ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {ref}")
-            _drop_local_work(ctx.ws)
-        release(ctx.ws, task, Outcome.ABANDONED, note=why[:200])
-    except Fenced as exc:
-        ctx.say(f"ERROR {task}: {exc}")
-        records.drop_record(ctx.ws.state_dir, task)
+        back = hand_back_lock(ctx.ws, task, why)
     except HarnessError as exc:
         ctx.say(f"ERROR {task}: could not hand the lock back ({exc}); the next iteration retries")
+        return
+    if back.fenced:
+        ctx.say(f"ERROR {task}: {back.fenced}")
+    elif back.parked_ref:
+        ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {back.parked_ref}")
+    if has_local_work(ctx.ws):  # the hand-back kept these commits on a side ref: start the next one clean
+        _drop_local_work(ctx.ws)  # (with no commits, uncommitted files stay for sync to park)
 
 
 def still_held(ctx: Ctx, task: str) -> bool:

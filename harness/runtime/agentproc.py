@@ -32,7 +32,7 @@ class SessionUser:
     home: Path | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SessionSpec:
     argv: list[str]
     cwd: Path
@@ -44,7 +44,7 @@ class SessionSpec:
     kill_grace: float = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SessionResult:
     returncode: int | None  # None when killed by a signal
     signal: int | None

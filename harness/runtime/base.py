@@ -17,7 +17,7 @@ from harness.errors import UsageError
 ROLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FleetSpec:
     name: str  # fleet name: labels containers / names the fleet directory
     upstream: Path  # the bare upstream every agent clones
@@ -31,7 +31,7 @@ class FleetSpec:
     fleet_dir: Path | None = None  # where the local runtime keeps clones and logs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentInfo:
     agent: str
     role: str

@@ -36,7 +36,7 @@ class Host:
         return max(0, self.memory_bytes - max(HOST_RESERVE_MIN_BYTES, int(self.memory_bytes * HOST_RESERVE_FRACTION)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     host: Host
     memory_per_agent: int
@@ -89,7 +89,9 @@ def plan(host: Host, memory_per_agent: int, cpus_per_agent: float) -> Plan:
     # CPU limits are quotas, not reservations: allow 2x oversubscription, since agents mostly
     # wait on the model; memory limits are hard, so they are not oversubscribed.
     by_cpu = int(host.cpus * 2 / cpus_per_agent)
-    return Plan(host, memory_per_agent, cpus_per_agent, by_memory, by_cpu)
+    return Plan(
+        host=host, memory_per_agent=memory_per_agent, cpus_per_agent=cpus_per_agent, by_memory=by_memory, by_cpu=by_cpu
+    )
 
 
 def check_fleet_memory(host: Host, agents: int, memory_per_agent: int) -> None:

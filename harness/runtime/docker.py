@@ -41,7 +41,7 @@ class EngineUnavailable(HarnessError):
     """No Docker engine answers."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DockerOptions:
     image: str = cs.DEFAULT_IMAGE
     verify: Path | None = None  # the verifier, mounted read-only at /verify
@@ -106,7 +106,9 @@ class DockerRuntime:
         if self._containers(spec.name):
             raise HarnessError(f"fleet {spec.name} already has containers; run `harness down` first")
         records = [fs.AgentRecord(s.agent, s.role, s.index, s.name) for s in specs]
-        state = fs.FleetState(spec.name, str(spec.upstream.resolve()), self.options.image, records)
+        state = fs.FleetState(
+            fleet=spec.name, upstream=str(spec.upstream.resolve()), image=self.options.image, agents=records
+        )
         fs.save_state(state)
         fs.supervisor_clone(spec.name, spec.upstream.resolve())
         started = []
@@ -277,9 +279,6 @@ class DockerRuntime:
             raise HarnessError(f"peer: docker refused to copy the snapshot into {target}")
         return result
 
-    def container_id(self, fleet: str, agent: str) -> str:
-        return str(self._container(fleet, agent).id)
-
     # -- helpers ----------------------------------------------------------------
 
     def _containers(self, fleet: str) -> list[Any]:
@@ -314,7 +313,13 @@ def _with_task(info: AgentInfo, tasks: list[str] | None) -> AgentInfo:
     if not tasks:
         return info
     return AgentInfo(
-        info.agent, info.role, info.state, ",".join(tasks), info.iteration, info.uptime_seconds, info.handle
+        agent=info.agent,
+        role=info.role,
+        state=info.state,
+        task=",".join(tasks),
+        iteration=info.iteration,
+        uptime_seconds=info.uptime_seconds,
+        handle=info.handle,
     )
 
 
@@ -322,12 +327,16 @@ def _last_iteration(container: Any) -> int | None:
     """The loop's iteration count, from the last line of its events file (agent_logs/events.jsonl)."""
     import json
 
+    from harness.loop.events import IterationEvent
+
     if container.status != "running":
         return None
     try:
         result = container.exec_run(["tail", "-n", "1", EVENTS_FILE], user="root")
-        return int(json.loads(result.output.decode())["iteration"]) if result.exit_code == 0 else None
-    except (APIError, ValueError, KeyError, TypeError):
+        if result.exit_code != 0:
+            return None
+        return IterationEvent.from_json(json.loads(result.output.decode())).iteration
+    except (APIError, ValueError, TypeError):
         return None
 
 

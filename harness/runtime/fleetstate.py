@@ -37,7 +37,7 @@ class AgentRecord:
     container: str  # container name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FleetState:
     fleet: str
     upstream: str
@@ -128,19 +128,18 @@ def held_tasks(clone: Path, agents: Iterable[str]) -> dict[str, list[str]]:
 
 
 def release_abandoned(clone: Path, agent: str, tasks: Iterable[str], why: str) -> list[str]:
-    """Release ``agent``'s locks as abandoned; returns one line per task for the log."""
-    from harness.errors import Fenced
-    from harness.locks.release import Outcome, release
+    """Hand ``agent``'s locks back (abandoned); returns one line per task for the log."""
+    from harness.locks.release import hand_back
     from harness.workspace import open_workspace
 
     ws = open_workspace(clone, agent)
     lines = []
     for task in tasks:
-        try:
-            result = release(ws, task, Outcome.ABANDONED, note=why)
-            lines.append(f"released {task} of {agent} as abandoned ({why}) at {result.commit[:12]}")
-        except Fenced as exc:  # reclaimed or released meanwhile: nothing of ours to hand back
-            lines.append(f"skipped {task} of {agent}: {exc}")
+        back = hand_back(ws, task, why)
+        if back.commit is None:  # reclaimed or released meanwhile: nothing of ours to hand back
+            lines.append(f"skipped {task} of {agent}: {back.fenced}")
+        else:
+            lines.append(f"released {task} of {agent} as abandoned ({why}) at {back.commit[:12]}")
     return lines
 
 
@@ -153,17 +152,12 @@ def check_roles(upstream: Path, roles: Iterable[str]) -> None:
 
 
 def known_roles(upstream: Path) -> set[str]:
-    import tempfile
-
-    from harness.config import CONFIG_NAME, load_config
+    from harness.config import CONFIG_NAME, parse_config
     from harness.git.repo import GitRepo
 
     repo = GitRepo(upstream)
     prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
     known = {Path(p).stem for p in prompts if p.endswith(".md")}
     text = repo.run("show", f"main:{CONFIG_NAME}", check=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        if text.returncode == 0:
-            (Path(tmp) / CONFIG_NAME).write_bytes(text.stdout)
-        known |= set(load_config(Path(tmp)).roles)
-    return known
+    config = parse_config(text.stdout if text.returncode == 0 else None, f"{upstream}:main:{CONFIG_NAME}")
+    return known | set(config.roles)

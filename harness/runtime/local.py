@@ -37,7 +37,7 @@ FLEET_FILE = "fleet.json"
 LAUNCH_TIMEOUT = 300.0  # from "start these loops" to their pids: imports and forks, on a busy machine
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LocalAgent:
     agent: str
     role: str
@@ -150,7 +150,16 @@ class LocalRuntime:
         args += ["--log-dir", str(home / "logs"), "--events", str(events), "--stop-file", str(stop), *spec.agent_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
         env["HARNESS_AGENT"] = agent
-        record = LocalAgent(agent, role, 0, 0.0, str(clone), str(log), str(events), str(stop))
+        record = LocalAgent(
+            agent=agent,
+            role=role,
+            pid=0,
+            started_at=0.0,
+            clone=str(clone),
+            log=str(log),
+            events=str(events),
+            stop=str(stop),
+        )
         return record, {"args": args, "cwd": str(clone), "env": env, "log": str(log), "backend": spec.backend}
 
 
@@ -216,23 +225,23 @@ def is_running(pid: int) -> bool:
 def _hand_back(agent: LocalAgent) -> None:
     """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
     from harness.locks import records
-    from harness.locks.release import Outcome, release
+    from harness.locks.release import hand_back
     from harness.workspace import open_workspace
 
     try:
         ws = open_workspace(Path(agent.clone), agent.agent)
         for record in records.all_records(ws.state_dir):
-            release(ws, record.task, Outcome.ABANDONED, note="its loop was killed by harness down")
+            hand_back(ws, record.task, "its loop was killed by harness down")
     except HarnessError:
-        pass  # fenced or unreachable: the lease and the reclaim rule take over
+        pass  # unreachable: the lease and the reclaim rule take over
 
 
 def _info(agent: LocalAgent) -> AgentInfo:
     from harness.locks import records
-    from harness.loop.events import read_events
+    from harness.loop.events import IterationOutcome, read_events
 
     alive = is_running(agent.pid)
-    events = read_events(Path(agent.events))
+    events = read_events(Path(agent.events)).events
     held = [record.task for record in records.all_records(Path(agent.clone) / ".git" / "harness")]
     return AgentInfo(
         agent=agent.agent,
@@ -242,5 +251,9 @@ def _info(agent: LocalAgent) -> AgentInfo:
         iteration=len(events),
         uptime_seconds=time.time() - agent.started_at if alive else None,
         handle=str(agent.pid),
-        extra={"clone": agent.clone, "log": agent.log, "done": str(sum(e.get("outcome") == "done" for e in events))},
+        extra={
+            "clone": agent.clone,
+            "log": agent.log,
+            "done": str(sum(e.outcome == IterationOutcome.DONE for e in events)),
+        },
     )

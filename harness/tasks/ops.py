@@ -37,7 +37,7 @@ def snapshot_at_tip(ws: Workspace) -> Snapshot:
     return read_snapshot(ws.repo, tip)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskRow:
     id: str
     title: str
@@ -62,7 +62,17 @@ def task_rows(snap: Snapshot) -> list[TaskRow]:
         else:
             reason = unclaimable_reason(board, task)
             state, detail = ("blocked", reason) if reason else ("ready", "")
-        rows.append(TaskRow(task, spec.title, state, detail, spec.priority, spec.role, list(spec.depends_on)))
+        rows.append(
+            TaskRow(
+                id=task,
+                title=spec.title,
+                state=state,
+                detail=detail,
+                priority=spec.priority,
+                role=spec.role,
+                depends_on=list(spec.depends_on),
+            )
+        )
     return rows
 
 

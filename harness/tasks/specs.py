@@ -27,7 +27,7 @@ _SPEC_KEYS = {"id", "title", "body", "depends_on", "files", "priority", "role", 
 STATUSES = ("open", "done")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     id: str
     title: str
@@ -252,8 +252,3 @@ def claimable(board: Board, role: str | None = None) -> list[TaskSpec]:
         and unclaimable_reason(board, spec.id) is None
     ]
     return sorted(candidates, key=lambda s: (-counts.get(s.id, 0), -s.priority, s.created_at or "~", s.id))
-
-
-def next_task(board: Board, role: str | None = None) -> TaskSpec | None:
-    ranked = claimable(board, role)
-    return ranked[0] if ranked else None

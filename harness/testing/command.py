@@ -60,12 +60,12 @@ def _remember(path: Path, run: RunResult) -> None:
 
 
 def _regressions(ws: Workspace, run: RunResult) -> dict[str, str]:
-    from harness.gate.check import upstream_dir
+    from harness.git.upstream import local_upstream_path
 
     tip = ws.repo.rev_parse(f"refs/remotes/origin/{ws.config.branch}")
     if tip is None:
         return {}
-    upstream = upstream_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     stores = [BaselineStore(upstream / "harness" / "baseline")] if upstream else []
     stores.append(BaselineStore(ws.state_dir / "baseline"))
     for store in stores:

@@ -30,7 +30,7 @@ class TestResult:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunResult:
     """Results by test id, the ids that were asked for, and where the full log is."""
 
