@@ -7,6 +7,7 @@ one line on stderr and its exit code, in ``main``; nothing else prints traceback
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -190,29 +191,57 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI; map every failure to one line and an exit code."""
+    """Entry point (the console script, ``python -m harness``): run the CLI and exit with its code."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI in this process and return the exit code the interpreter would have given it,
+    with stdout and stderr flushed: the one mapping of every failure to one line and a code,
+    for the entry point and for a forked loop that leaves by ``os._exit``."""
+    try:
+        code = _run(argv)
+    except SystemExit as exc:  # a command's own exit code (gate, test)
+        code = _exit_code(exc)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except HarnessError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
+        return int(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        return int(ExitCode.INTERRUPTED)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "harness"
         click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
-        sys.exit(int(ExitCode.USAGE))
+        return int(ExitCode.USAGE)
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(int(ExitCode.USAGE))
+        return int(ExitCode.USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # a bug: still one line for the user, the traceback kept in a file
         click.echo(f"error: internal error {type(exc).__name__}: {exc} (traceback: {_save_traceback()})", err=True)
-        sys.exit(int(ExitCode.ERROR))
-    sys.exit(0)
+        return int(ExitCode.ERROR)
+    return 0
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter would have exited with (it prints a non-int code, then exits 1)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    click.echo(str(exc.code), err=True)
+    return 1
 
 
 def _save_traceback() -> str:

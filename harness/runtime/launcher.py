@@ -27,7 +27,7 @@ import sys
 import traceback
 from typing import Any
 
-from harness.cliserver_child import run_cli
+from harness.cli.main import run
 
 # What a loop imports before its first iteration (measured with -X importtime).
 PRELOAD = ("harness.cli.main", "harness.cli.loop", "harness.loop.runner", "harness.agents.base")
@@ -54,7 +54,7 @@ def _fork_loop(loop: dict[str, Any]) -> int:
     code = 1
     try:
         _become_loop(loop)
-        code = run_cli(list(loop["args"]))
+        code = run(list(loop["args"]))
     except BaseException:  # set-up failed: say why in the log, never return into the launcher
         traceback.print_exc()
         with contextlib.suppress(OSError, ValueError):
