@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import emit_json
+from harness.cli.common import emit_json
 
 
 @click.group()

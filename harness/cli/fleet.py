@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from harness.cli.main import emit_json
+from harness.cli.common import emit_json
 
 RUNTIMES = ("local", "docker")
 

@@ -8,36 +8,11 @@ one line on stderr and its exit code, in ``main``; nothing else prints traceback
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from harness.errors import ExitCode, HarnessError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def common(func: F) -> F:
-    """--repo and --agent, taken by every command (DESIGN.md, command surface)."""
-    func = click.option("--agent", default=None, help="agent id (default: $HARNESS_AGENT, else host-pid)")(func)
-    func = click.option(
-        "--repo", default=".", type=click.Path(file_okay=False, path_type=Path), help="the clone to act in"
-    )(func)
-    return func
-
-
-def workspace(repo: Path, agent: str | None) -> Any:
-    from harness.workspace import open_workspace
-
-    return open_workspace(repo, agent)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
 class LazyAreas(click.Group):
@@ -68,94 +43,6 @@ def cli() -> None:
     """Run a fleet of AI coding agents on one shared git repository."""
 
 
-@cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--from", "source", type=click.Path(exists=True, path_type=Path), help="existing repo to start from")
-@click.option("--upstream", type=click.Path(path_type=Path), help="where the bare upstream goes")
-def init(path: Path, source: Path | None, upstream: Path | None) -> None:
-    """Create a work repo (clone + bare upstream) at PATH."""
-    from harness.initrepo import init_work_repo
-
-    result = init_work_repo(path, source, upstream)
-    click.echo(f"work repo: {result.clone}\nupstream:  {result.upstream}")
-    click.echo(f"next: cd {result.clone} && harness tasks add first-task --title 'Describe the first task'")
-
-
-@cli.command()
-@click.argument("task")
-@click.option("--role", default="", help="the claimer's role")
-@click.option("--note", default="", help="a line for the lock file and the commit")
-@click.option("--files", multiple=True, help="paths/globs this task will touch (repeatable)")
-@click.option("--lease", type=click.IntRange(min=1), default=None, help="lease seconds (default from harness.yaml)")
-@common
-def claim(
-    task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None
-) -> None:
-    """Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."""
-    from harness.locks.claim import claim as do_claim
-
-    result = do_claim(workspace(repo, agent), task, role=role, note=note, files=files, lease_seconds=lease)
-    if result.already_held:
-        click.echo(f"already held: {task} by {result.lock.agent} (nonce {result.lock.nonce[:12]})")
-    elif result.reclaimed_from:
-        click.echo(
-            f"reclaimed {task} from {result.reclaimed_from} (generation {result.lock.generation}) at {result.commit}"
-        )
-    else:
-        click.echo(f"claimed {task} (nonce {result.lock.nonce[:12]}) at {result.commit}")
-
-
-@cli.command()
-@click.argument("task")
-@click.option("--done", "outcome", flag_value="done", help="mark the task done")
-@click.option("--abandon", "outcome", flag_value="abandoned", help="hand the lock back; park local commits")
-@click.option("--note", default="", help="a line for the release commit")
-@common
-def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | None) -> None:
-    """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
-    from harness.locks.release import Outcome
-    from harness.locks.release import release as do_release
-
-    result = do_release(workspace(repo, agent), task, Outcome(outcome or "released"), note)
-    extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
-    click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
-    if result.parked_ref:
-        click.echo(f"local commits parked on {result.parked_ref}")
-
-
-@cli.command()
-@common
-def heartbeat(repo: Path, agent: str | None) -> None:
-    """Refresh this agent's heartbeat ref on the upstream."""
-    from harness.locks.claim import heartbeat as do_heartbeat
-
-    ws = workspace(repo, agent)
-    commit = do_heartbeat(ws)
-    click.echo(f"heartbeat {ws.agent} at {commit[:12]}")
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@click.option("--fleet", default=None, help="a Docker fleet's name: also show if each holder's container runs")
-@common
-def status(as_json: bool, fleet: str | None, repo: Path, agent: str | None) -> None:
-    """Locks at the upstream tip: holder, age, heartbeat, stale."""
-    from harness.history.textfmt import status_lines
-    from harness.locks.status import status as do_status
-
-    report = do_status(workspace(repo, agent))
-    if fleet is not None:
-        from harness.locks.status import with_containers
-        from harness.runtime.docker import DockerRuntime
-
-        report = with_containers(report, {i.agent: i.state for i in DockerRuntime().ps(fleet)})
-    if as_json:
-        emit_json(report.to_json())
-        return
-    for line in status_lines(report):
-        click.echo(line)
-
-
 def _register_commands() -> None:
     """Command groups that live in their own modules (``harness/cli_<area>.py``).
 
@@ -166,6 +53,7 @@ def _register_commands() -> None:
     from harness.cli import containers as cli_docker
     from harness.cli import fleet as cli_fleet
     from harness.cli import gate as cli_gate
+    from harness.cli import locks as cli_locks
     from harness.cli import loop as cli_loop
     from harness.cli import race as cli_race
     from harness.cli import tasks as cli_tasks
@@ -173,6 +61,11 @@ def _register_commands() -> None:
     from harness.cli import views as cli_history
 
     for command in (
+        cli_locks.init,
+        cli_locks.claim,
+        cli_locks.release,
+        cli_locks.heartbeat,
+        cli_locks.status,
         cli_tasks.tasks,
         cli_race.race,
         cli_history.history,
