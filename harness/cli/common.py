@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:  # imported by the commands that open one, not by every command module
+    from harness.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,7 +28,8 @@ def common(func: F) -> F:
     return func
 
 
-def workspace(repo: Path, agent: str | None) -> Any:
+def workspace(repo: Path, agent: str | None) -> Workspace:
+    """The clone at ``repo`` (--repo) and the agent acting in it (--agent, else the default)."""
     from harness.workspace import open_workspace
 
     return open_workspace(repo, agent)

@@ -117,8 +117,3 @@ def peer(source: str, target: str, fleet: str, as_json: bool) -> None:
     click.echo(f"copied {result.files} file(s), {result.bytes} bytes of {result.source} into {target}/.shared/")
     if result.skipped:
         click.echo(f"left out {len(result.skipped)}: " + "; ".join(result.skipped[:5]))
-
-
-def register(group: click.Group) -> None:
-    for command in (image, plan, peer, fleet_watch):
-        group.add_command(command)

@@ -162,8 +162,3 @@ def demo(agents: int, tasks: int, directory: Path | None, delay: float) -> None:
     from harness.demo.fleet import run_demo
 
     run_demo(agents, tasks, directory, delay, click.echo)
-
-
-def register(group: click.Group) -> None:
-    for command in (up, down, ps, logs, demo):
-        group.add_command(command)
