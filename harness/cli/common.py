@@ -6,7 +6,6 @@ CLI has no import cycle.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,4 +35,6 @@ def workspace(repo: Path, agent: str | None) -> Workspace:
 
 
 def emit_json(data: Any) -> None:
+    import json  # only the commands asked for --json pay for it
+
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
