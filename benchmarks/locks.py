@@ -2,11 +2,11 @@
 
     .venv/bin/python -m benchmarks.locks [--rounds 20]   (run as a module: benchmarks/bisect.py would shadow the stdlib)
 
-(a) uncontended claim (in-process, and via the CLI: served by a warm fork server, and with HARNESS_SERVER=0
-    in-process as before it existed) over raw `git add/commit/push` of the same kind of file, the four in rotation;
+(a) uncontended claim (in-process, and via the CLI: a fresh `harness claim` process) over raw
+    `git add/commit/push` of the same kind of file, the three in rotation;
 (b) 16 processes claiming 16 distinct tasks, until all landed, over a raw fetch/rebase/push retry loop;
 (c) claim latency with 10,000 prior commits over an empty history.
-Targets (issue 2): (a) <= 1.5x in-process, <= 3x CLI; (b) <= 1.5x; (c) <= 1.2x.
+Targets (issue 2): (a) <= 1.5x in-process; (b) <= 1.5x; (c) <= 1.2x.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.common import hermetic_env
-from harness import cliserver
-from harness.client import socket_path
 from harness.initrepo import init_work_repo
 from harness.locks.claim import claim
 from harness.workspace import Workspace, open_workspace
@@ -75,39 +73,19 @@ def bench_uncontended(base: Path, rounds: int) -> None:
     def in_process(i: int) -> None:
         claim(ws, f"inproc-{i}")
 
-    def via_cli(task: str, served: bool) -> None:
+    def via_cli(i: int) -> None:
         subprocess.run(
-            [str(Path(sys.executable).parent / "harness"), "claim", task, "--agent", "bench"],
+            [str(Path(sys.executable).parent / "harness"), "claim", f"cli-{i}", "--agent", "bench"],
             cwd=work,
             check=True,
             capture_output=True,
-            env={**os.environ, "HARNESS_SERVER": "1" if served else "0"},
         )
 
-    warm_ups = iter(range(rounds))
-    warm_up_server(lambda: via_cli(f"cli-warm-{next(warm_ups)}", True))
-    t_raw, t_in, t_served, t_cold = interleaved_medians(
-        [raw, in_process, lambda i: via_cli(f"cli-served-{i}", True), lambda i: via_cli(f"cli-cold-{i}", False)],
-        rounds,
-    )
+    t_raw, t_in, t_cli = interleaved_medians([raw, in_process, via_cli], rounds)
     print(
         f"(a) uncontended claim: raw git {t_raw * 1000:.0f} ms | in-process {t_in * 1000:.0f} ms "
-        f"= {t_in / t_raw:.2f}x (target <= 1.5) | CLI {t_served * 1000:.0f} ms = {t_served / t_raw:.2f}x "
-        f"(target <= 3; warm server) | CLI with HARNESS_SERVER=0 {t_cold * 1000:.0f} ms = {t_cold / t_raw:.2f}x"
+        f"= {t_in / t_raw:.2f}x (target <= 1.5) | CLI {t_cli * 1000:.0f} ms = {t_cli / t_raw:.2f}x"
     )
-
-
-def warm_up_server(command: Callable[[], None]) -> None:
-    """The first served command starts the server and runs in-process; wait until it listens."""
-    command()
-    deadline = time.monotonic() + 60
-    path = socket_path()
-    while path is None or not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise SystemExit("the harness server did not start")
-        time.sleep(0.05)
-        path = socket_path()
-    command()  # the first one served: the server's own first fork
 
 
 def race(procs: list[list[str]], cwd: Path) -> float:
@@ -172,17 +150,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
         base = Path(tmp)
         hermetic_env(base)
-        os.environ["XDG_RUNTIME_DIR"] = str(base / "run")  # a fork server of our own, stopped below
-        (base / "run").mkdir(mode=0o700)
         print(f"lock benchmark on {os.cpu_count()} cores, medians of {args.rounds} rounds")
-        try:
-            bench_uncontended(base, args.rounds)
-            bench_contended(base, args.racers)
-            bench_history(base, args.rounds, args.commits)
-        finally:
-            path = socket_path()
-            if path is not None:
-                cliserver.stop(path)
+        bench_uncontended(base, args.rounds)
+        bench_contended(base, args.racers)
+        bench_history(base, args.rounds, args.commits)
 
 
 if __name__ == "__main__":

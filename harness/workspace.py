@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.client import CLIENT_PID_ENV
 from harness.config import Config, load_config
 from harness.errors import HarnessError, UsageError
 from harness.git.repo import GitRepo
@@ -16,17 +15,7 @@ AGENT_ID_MAX = 100
 
 def default_agent() -> str:
     """``$HARNESS_AGENT``, else ``<host>-<pid>`` so every process is traceable."""
-    return os.environ.get("HARNESS_AGENT") or f"{os.uname().nodename}-{invoking_pid()}"
-
-
-def invoking_pid() -> int:
-    """The pid of the ``harness`` process that was started: ours, or the client's when a
-    fork server runs the command for it (harness/client.py). The variable names both pids,
-    so a process the served child starts (a hook running harness) does not take it as its own."""
-    client_pid, _, served_pid = os.environ.get(CLIENT_PID_ENV, "").partition(":")
-    if served_pid == str(os.getpid()) and client_pid.isdigit():
-        return int(client_pid)
-    return os.getpid()
+    return os.environ.get("HARNESS_AGENT") or f"{os.uname().nodename}-{os.getpid()}"
 
 
 def validate_agent_id(agent: str) -> str:

@@ -4,21 +4,15 @@ stray GIT_* variables; plus a work repo with a bare upstream and helpers to clon
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness import cliserver
-from harness.client import socket_path
 from harness.initrepo import init_work_repo
 from harness.workspace import Workspace, open_workspace
 
@@ -125,70 +119,3 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *ne
     assert len(lines) == 1, proc.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
-
-
-@dataclass
-class CliServer:
-    """A private socket folder (``$XDG_RUNTIME_DIR``) for one test's fork servers."""
-
-    runtime: Path
-
-    @property
-    def path(self) -> str:
-        path = socket_path()
-        assert path is not None and path.startswith(str(self.runtime))
-        return path
-
-    def start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "harness.cliserver", self.path], cwd=ROOT, start_new_session=True
-        )
-
-    def pid(self) -> int | None:
-        """The serving process, once it accepts connections."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                probe.connect(self.path)
-        except OSError:
-            return None
-        return int(Path(self.path + ".lock").read_text())
-
-    def wait_up(self, timeout: float = 60) -> int:
-        deadline = time.monotonic() + timeout
-        while (pid := self.pid()) is None:
-            assert time.monotonic() < deadline, "the harness server never came up"
-            time.sleep(0.05)
-        return pid
-
-    def stop_all(self) -> None:
-        for lock in (self.runtime / "harness").glob("*.lock"):
-            cliserver.stop(str(lock)[: -len(".lock")])
-
-
-@contextmanager
-def private_runtime(patch: pytest.MonkeyPatch) -> Iterator[CliServer]:
-    """A short socket folder of our own (sun_path is 108 bytes) as ``$XDG_RUNTIME_DIR``,
-    inherited by every harness command run meanwhile; every server in it stopped at the end."""
-    runtime = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
-    patch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    server = CliServer(runtime)
-    try:
-        yield server
-    finally:
-        server.stop_all()
-        shutil.rmtree(runtime, ignore_errors=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def suite_cli_server() -> Iterator[CliServer]:
-    """The suite's commands share one fork server of its own (per xdist worker), not the
-    user's, and leave none running."""
-    with pytest.MonkeyPatch.context() as patch, private_runtime(patch) as server:
-        yield server
-
-
-@pytest.fixture
-def cli_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliServer]:
-    """Servers of this test only."""
-    with private_runtime(monkeypatch) as server:
-        yield server

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from harness.locks.lockfile import parse_lock
 from tests.conftest import WorkRepo, assert_one_line_error, commit_file, git, run_harness
 
 
@@ -139,3 +142,38 @@ def test_a_bug_is_still_one_line_with_the_traceback_kept(tmp_path: Path) -> None
     assert_one_line_error(proc, 1, "internal error RuntimeError: kaput", "traceback: ")
     saved = Path(proc.stderr.rsplit("traceback: ", 1)[1].rstrip(")\n"))
     assert "RuntimeError: kaput" in saved.read_text()
+
+
+# A claimer whose clock runs a year ahead: set before harness is imported, as a clock of its own.
+_AHEAD = 365 * 86400
+_CLAIM_WITH_CLOCK_AHEAD = (
+    "import sys, time\n"
+    f"real = time.time; time.time = lambda: real() + {_AHEAD}\n"
+    "from harness.cli.main import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def _claim_process(argv: list[str], cwd: Path) -> tuple[int, float, float]:
+    """Run a claim in a process of its own; its pid and the wall clock around it."""
+    before = time.time()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return proc.pid, before, time.time()
+
+
+def test_the_lock_is_stamped_by_the_claiming_process(work: WorkRepo) -> None:
+    """Agent id, host and time in the lock come from the `harness claim` process itself."""
+    pid, before, after = _claim_process([sys.executable, "-m", "harness", "claim", "t1"], work.first_clone)
+    lock = parse_lock("current_tasks/t1.lock", (work.upstream_file("current_tasks/t1.lock") or "").encode())
+    assert lock.agent == f"{os.uname().nodename}-{pid}" and lock.host == os.uname().nodename
+    assert int(before) <= lock.claimed_at <= after
+
+
+def test_the_claimers_clock_is_the_one_stamped(work: WorkRepo) -> None:
+    argv = [sys.executable, "-c", _CLAIM_WITH_CLOCK_AHEAD, "claim", "t1"]
+    pid, before, after = _claim_process(argv, work.first_clone)
+    lock = parse_lock("current_tasks/t1.lock", (work.upstream_file("current_tasks/t1.lock") or "").encode())
+    assert lock.agent == f"{os.uname().nodename}-{pid}"
+    assert int(before + _AHEAD) <= lock.claimed_at <= after + _AHEAD

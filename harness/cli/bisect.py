@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from harness.cli.main import common, emit_json
+from harness.cli.common import common, emit_json
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:

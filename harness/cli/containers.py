@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import emit_json
+from harness.cli.common import emit_json
 
 
 @click.group()
@@ -117,8 +117,3 @@ def peer(source: str, target: str, fleet: str, as_json: bool) -> None:
     click.echo(f"copied {result.files} file(s), {result.bytes} bytes of {result.source} into {target}/.shared/")
     if result.skipped:
         click.echo(f"left out {len(result.skipped)}: " + "; ".join(result.skipped[:5]))
-
-
-def register(group: click.Group) -> None:
-    for command in (image, plan, peer, fleet_watch):
-        group.add_command(command)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from harness.cli.main import emit_json
+from harness.cli.common import emit_json
 
 RUNTIMES = ("local", "docker")
 
@@ -165,8 +165,3 @@ def demo(agents: int, tasks: int, directory: Path | None, delay: float) -> None:
     from harness.demo.fleet import run_demo
 
     run_demo(agents, tasks, directory, delay, click.echo)
-
-
-def register(group: click.Group) -> None:
-    for command in (up, down, ps, logs, demo):
-        group.add_command(command)

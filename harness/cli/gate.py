@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import common, workspace
+from harness.cli.common import common, workspace
 
 
 def _say(line: str) -> None:

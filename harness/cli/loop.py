@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import common, workspace
+from harness.cli.common import common, workspace
 from harness.errors import UsageError
 from harness.loop.config import BACKENDS, MODES, LoopMode
 

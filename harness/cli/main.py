@@ -1,218 +1,185 @@
-"""The ``harness`` command line: click commands only — parse, call core, print.
+"""The ``harness`` command line: the click group, the command registry, the error handler.
 
-Core modules are imported inside each command so that ``harness claim`` pays only for
-what it uses (start-up time is part of the claim benchmark). Every HarnessError becomes
-one line on stderr and its exit code, in ``main``; nothing else prints tracebacks.
+Commands live in one module per area (``cli/locks.py``, ``cli/tasks.py``, ...) and are found
+through ``COMMANDS`` by module path, like pip's ``commands_dict``: ``harness --help`` lists
+them from the registry without importing any, and a command's module is imported only when
+it runs, so ``harness claim`` pays for the lock protocol and nothing else (its start-up time
+is part of the claim benchmark, benchmarks/cli.py). Core modules are imported inside each
+command for the same reason. Every HarnessError becomes one line on stderr and its exit code,
+in ``run``; nothing else prints tracebacks.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import importlib
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from harness.errors import ExitCode, HarnessError
 
-F = TypeVar("F", bound=Callable[..., Any])
+# name -> (module, attribute, the short help `harness --help` shows; None: hidden, internal).
+# The short help is the command's own (its docstring's first sentence): a test keeps them equal.
+COMMANDS: dict[str, tuple[str, str, str | None]] = {
+    "bisect": (
+        "harness.cli.bisect",
+        "bisect",
+        "Find the units whose candidate build breaks the probe, each a small task.",
+    ),
+    "claim": ("harness.cli.locks", "claim", "Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."),
+    "demo": (
+        "harness.cli.fleet",
+        "demo",
+        "A fleet of builtin (scripted) agents on an embedded sample project: no API key, no Docker.",
+    ),
+    "down": ("harness.cli.fleet", "down", "Stop a fleet cleanly: every loop hands its lock back."),
+    "fleet-watch": ("harness.cli.containers", "fleet_watch", None),
+    "gate": ("harness.cli.gate", "gate", "Refuse what would break a test that passes at upstream main (exit 6)."),
+    "heartbeat": ("harness.cli.locks", "heartbeat", "Refresh this agent's heartbeat ref on the upstream."),
+    "history": (
+        "harness.cli.views",
+        "history",
+        "Claims, releases, reclaims and sweeps from the lock history, with stats.",
+    ),
+    "hooks": ("harness.cli.gate", "hooks", "The gate's hooks on the bare upstream."),
+    "image": ("harness.cli.containers", "image", "Build the agent image without any image registry."),
+    "init": ("harness.cli.locks", "init", "Create a work repo (clone + bare upstream) at PATH."),
+    "logs": ("harness.cli.fleet", "logs", "The loop output of one agent."),
+    "loop": (
+        "harness.cli.loop",
+        "loop",
+        "Run fresh agent sessions forever: claim, session, integrate, release, record.",
+    ),
+    "peer": (
+        "harness.cli.containers",
+        "peer",
+        "Copy a read-only, filtered snapshot of SOURCE's workspace into .shared/SOURCE/ of --into.",
+    ),
+    "plan": (
+        "harness.cli.containers",
+        "plan",
+        "How many agents of a given size fit this machine (the Docker engine's host if one answers).",
+    ),
+    "ps": ("harness.cli.fleet", "ps", "The fleet's agents: state, iteration, current task."),
+    "race": (
+        "harness.cli.race",
+        "race",
+        "Race CLAIMERS processes for TASKS tasks on a fresh upstream; prove each was won once.",
+    ),
+    "release": ("harness.cli.locks", "release", "Release TASK, pushing local work with it."),
+    "report": (
+        "harness.cli.views",
+        "report",
+        "Write OUT.html: one self-contained page of plots and tables (no network needed).",
+    ),
+    "status": ("harness.cli.locks", "status", "Locks at the upstream tip: holder, age, heartbeat, stale."),
+    "tasks": ("harness.cli.tasks", "tasks", "Task specs in tasks/<id>.yaml, and the scheduler's next choice."),
+    "test": ("harness.cli.testcmd", "test", "Run the project's tests; print a summary, ERROR lines and the log path."),
+    "top": (
+        "harness.cli.views",
+        "top",
+        "A live view of the fleet: agents, tasks, iteration, last outcome, tests, spend.",
+    ),
+    "up": ("harness.cli.fleet", "up", "Start a fleet: one loop per agent, e.g."),  # click stops at "e.g."
+}
 
 
-def common(func: F) -> F:
-    """--repo and --agent, taken by every command (DESIGN.md, command surface)."""
-    func = click.option("--agent", default=None, help="agent id (default: $HARNESS_AGENT, else host-pid)")(func)
-    func = click.option(
-        "--repo", default=".", type=click.Path(file_okay=False, path_type=Path), help="the clone to act in"
-    )(func)
-    return func
-
-
-def workspace(repo: Path, agent: str | None) -> Any:
-    from harness.workspace import open_workspace
-
-    return open_workspace(repo, agent)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
-
-
-class LazyAreas(click.Group):
-    """The lock commands are defined here; every other area's module is imported only when
-    a command outside this module is asked for (or --help lists them all). A CLI claim
-    is benchmarked against raw git, and importing every area costs more than the claim."""
-
-    _loaded = False
-
-    def _load_areas(self) -> None:
-        if not self._loaded:
-            type(self)._loaded = True
-            _register_commands()
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
-            self._load_areas()
-        return super().get_command(ctx, cmd_name)
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name from ``COMMANDS`` when one is run."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load_areas()
-        return super().list_commands(ctx)
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attr, _ = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command), f"{module}.{attr} is not a click command"
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of ``--help``, made by click from stand-ins that carry the registry's
+        short help, so it looks as if every command were loaded while none is imported."""
+        listing = click.Group(commands={name: self._listed(name) for name in self.list_commands(ctx)})
+        listing.format_commands(ctx, formatter)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # suggest from every command, not the loaded ones
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
+    def _listed(self, name: str) -> click.Command:
+        if name in self.commands:
+            return self.commands[name]
+        summary = COMMANDS[name][2]
+        return click.Command(name, help=summary, hidden=summary is None)
 
 
-@click.group(cls=LazyAreas, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harness")
 def cli() -> None:
     """Run a fleet of AI coding agents on one shared git repository."""
 
 
-@cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--from", "source", type=click.Path(exists=True, path_type=Path), help="existing repo to start from")
-@click.option("--upstream", type=click.Path(path_type=Path), help="where the bare upstream goes")
-def init(path: Path, source: Path | None, upstream: Path | None) -> None:
-    """Create a work repo (clone + bare upstream) at PATH."""
-    from harness.initrepo import init_work_repo
-
-    result = init_work_repo(path, source, upstream)
-    click.echo(f"work repo: {result.clone}\nupstream:  {result.upstream}")
-    click.echo(f"next: cd {result.clone} && harness tasks add first-task --title 'Describe the first task'")
-
-
-@cli.command()
-@click.argument("task")
-@click.option("--role", default="", help="the claimer's role")
-@click.option("--note", default="", help="a line for the lock file and the commit")
-@click.option("--files", multiple=True, help="paths/globs this task will touch (repeatable)")
-@click.option("--lease", type=click.IntRange(min=1), default=None, help="lease seconds (default from harness.yaml)")
-@common
-def claim(
-    task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None
-) -> None:
-    """Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."""
-    from harness.locks.claim import claim as do_claim
-
-    result = do_claim(workspace(repo, agent), task, role=role, note=note, files=files, lease_seconds=lease)
-    if result.already_held:
-        click.echo(f"already held: {task} by {result.lock.agent} (nonce {result.lock.nonce[:12]})")
-    elif result.reclaimed_from:
-        click.echo(
-            f"reclaimed {task} from {result.reclaimed_from} (generation {result.lock.generation}) at {result.commit}"
-        )
-    else:
-        click.echo(f"claimed {task} (nonce {result.lock.nonce[:12]}) at {result.commit}")
-
-
-@cli.command()
-@click.argument("task")
-@click.option("--done", "outcome", flag_value="done", help="mark the task done")
-@click.option("--abandon", "outcome", flag_value="abandoned", help="hand the lock back; park local commits")
-@click.option("--note", default="", help="a line for the release commit")
-@common
-def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | None) -> None:
-    """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
-    from harness.locks.release import ReleaseOutcome
-    from harness.locks.release import release as do_release
-
-    result = do_release(workspace(repo, agent), task, ReleaseOutcome(outcome or "released"), note)
-    extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
-    click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
-    if result.parked_ref:
-        click.echo(f"local commits parked on {result.parked_ref}")
-
-
-@cli.command()
-@common
-def heartbeat(repo: Path, agent: str | None) -> None:
-    """Refresh this agent's heartbeat ref on the upstream."""
-    from harness.locks.claim import heartbeat as do_heartbeat
-
-    ws = workspace(repo, agent)
-    commit = do_heartbeat(ws)
-    click.echo(f"heartbeat {ws.agent} at {commit[:12]}")
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@click.option("--fleet", default=None, help="a Docker fleet's name: also show if each holder's container runs")
-@common
-def status(as_json: bool, fleet: str | None, repo: Path, agent: str | None) -> None:
-    """Locks at the upstream tip: holder, age, heartbeat, stale."""
-    from harness.history.textfmt import status_lines
-    from harness.locks.status import status as do_status
-
-    report = do_status(workspace(repo, agent))
-    if fleet is not None:
-        from harness.locks.status import with_containers
-        from harness.runtime.docker import DockerRuntime
-
-        report = with_containers(report, {i.agent: i.state for i in DockerRuntime().ps(fleet)})
-    if as_json:
-        emit_json(report.to_json())
-        return
-    for line in status_lines(report):
-        click.echo(line)
-
-
-def _register_commands() -> None:
-    """Command groups that live in their own modules (``harness/cli_<area>.py``).
-
-    Each module defines click commands and imports core lazily; ``LazyAreas`` calls this
-    only when a command outside this module is needed.
-    """
-    from harness.cli import bisect as cli_bisect
-    from harness.cli import containers as cli_docker
-    from harness.cli import fleet as cli_fleet
-    from harness.cli import gate as cli_gate
-    from harness.cli import loop as cli_loop
-    from harness.cli import race as cli_race
-    from harness.cli import tasks as cli_tasks
-    from harness.cli import testcmd as cli_test
-    from harness.cli import views as cli_history
-
-    for command in (
-        cli_tasks.tasks,
-        cli_race.race,
-        cli_history.history,
-        cli_history.report,
-        cli_history.top,
-        cli_test.test,
-        cli_gate.gate,
-        cli_gate.hooks,
-        cli_loop.loop,
-        cli_bisect.bisect,
-    ):
-        cli.add_command(command)
-    cli_docker.register(cli)
-    cli_fleet.register(cli)
-    # -- more areas register here, one line each --
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI; map every failure to one line and an exit code."""
+    """Entry point (the console script, ``python -m harness``): run the CLI and exit with its code."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI in this process and return the exit code the interpreter would have given it,
+    with stdout and stderr flushed: the one mapping of every failure to one line and a code,
+    for the entry point and for a forked loop that leaves by ``os._exit``."""
+    try:
+        code = _run(argv)
+    except SystemExit as exc:  # a command's own exit code (gate, test)
+        code = _exit_code(exc)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except HarnessError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
+        return int(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        return int(ExitCode.INTERRUPTED)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "harness"
         click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
-        sys.exit(int(ExitCode.USAGE))
+        return int(ExitCode.USAGE)
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(int(ExitCode.USAGE))
+        return int(ExitCode.USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # a bug: still one line for the user, the traceback kept in a file
         click.echo(f"error: internal error {type(exc).__name__}: {exc} (traceback: {_save_traceback()})", err=True)
-        sys.exit(int(ExitCode.ERROR))
-    sys.exit(0)
+        return int(ExitCode.ERROR)
+    return 0
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter would have exited with (it prints a non-int code, then exits 1)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    click.echo(str(exc.code), err=True)
+    return 1
 
 
 def _save_traceback() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import common, emit_json, workspace
+from harness.cli.common import common, emit_json, workspace
 from harness.errors import NotClaimable
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import common, emit_json, workspace
+from harness.cli.common import common, emit_json, workspace
 
 _SINCE = click.option("--since", default=None, help="only events from DATE on (2026-11-22, 3d, 12h)")
 _REV = click.option("--rev", default=None, help="read this commit's history instead of upstream main")

@@ -1,19 +1,19 @@
-"""Starting a local fleet's loops from one warm interpreter.
-
-    python -m harness.runtime.launcher < loops.json      prints the loops' pids as JSON
+"""Forking a local fleet's loops from one warm interpreter.
 
 ``harness up --runtime local`` used to start one ``python -m harness loop`` per agent, and
 each imported the loop's modules by itself: 8 interpreters importing on 2 cores kept the
 fleet benchmark's last loop from its first iteration for ~1.2 s (a 50-agent fleet on a small
-machine would spend ~10 CPU-seconds just importing). This process imports them once, then
-forks one child per loop. Each child becomes a session leader (so ``harness down`` can signal
-its whole group, as before), points its stdio at its log, takes its working directory and
-environment, and runs the same ``harness loop`` command line in-process. The launcher exits
-as soon as it has printed the pids; the loops carry on as orphans of it, like daemons.
+machine would spend ~10 CPU-seconds just importing). The launcher process
+(``python -m harness.cli.launcher``, the entry point that knows the CLI) imports them once,
+then forks one child per loop here. Each child becomes a session leader (so ``harness down``
+can signal its whole group, as before), points its stdio at its log, takes its working
+directory and environment, and runs the ``harness loop`` command line it was given through
+the ``run`` it is handed (the CLI's). The launcher exits as soon as it has printed the pids;
+the loops carry on as orphans of it, like daemons.
 
 The launcher is a fresh, single-threaded process on purpose: forking the caller instead
 (the CLI, a test runner with I/O threads) could copy a lock held by another thread into the
-child, and with it a deadlock.
+child, and with it a deadlock. This module never imports the CLI: the runtime is core.
 """
 
 from __future__ import annotations
@@ -21,40 +21,41 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-import json
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from harness.cliserver_child import run_cli
-
-# What a loop imports before its first iteration (measured with -X importtime).
-PRELOAD = ("harness.cli.main", "harness.cli.loop", "harness.loop.runner", "harness.agents.base")
+# What a child does with its loop's command line: returns the exit code (harness.cli.main.run).
+RunArgs = Callable[[list[str]], int]
 
 
-def main() -> int:
-    # Import first, then read what to start: `harness up` makes the clones meanwhile.
-    for name in PRELOAD:
+def preload(modules: Iterable[str]) -> None:
+    """Import, once for all the loops, what each would import by itself."""
+    for name in modules:
         importlib.import_module(name)
-    loops: list[dict[str, Any]] = json.load(sys.stdin)
-    for backend in {loop["backend"] for loop in loops}:
-        importlib.import_module(f"harness.agents.{backend}")
+
+
+def backend_modules(loops: list[dict[str, Any]]) -> list[str]:
+    return [f"harness.agents.{backend}" for backend in sorted({loop["backend"] for loop in loops})]
+
+
+def fork_loops(loops: list[dict[str, Any]], run: RunArgs) -> list[int]:
+    """One child per loop, each running ``run(loop["args"])``; their pids, in order."""
     gc.freeze()  # the children's collections skip what we imported: fewer copy-on-write faults
     sys.stdout.flush()
-    pids = [_fork_loop(loop) for loop in loops]
-    print(json.dumps(pids), flush=True)
-    return 0
+    return [_fork_loop(loop, run) for loop in loops]
 
 
-def _fork_loop(loop: dict[str, Any]) -> int:
+def _fork_loop(loop: dict[str, Any], run: RunArgs) -> int:
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:
         _become_loop(loop)
-        code = run_cli(list(loop["args"]))
+        code = run(list(loop["args"]))
     except BaseException:  # set-up failed: say why in the log, never return into the launcher
         traceback.print_exc()
         with contextlib.suppress(OSError, ValueError):
@@ -75,7 +76,3 @@ def _become_loop(loop: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update(loop["env"])
     sys.argv = ["harness", *loop["args"]]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,6 @@
 """The local-process fleet: one ``harness loop`` process per agent, each with its own clone
-(forked from one launcher that imported the loop once: ``launcher.py``).
+(forked from one launcher that imported the loop once: ``launcher.py``, started as
+``python -m harness.cli.launcher``, a process of its own: the runtime never imports the CLI).
 
 For machines without Docker (and for ``harness demo``). Layout of a fleet directory::
 
@@ -164,10 +165,11 @@ class LocalRuntime:
 
 
 def _start_launcher() -> process.Child:
-    """The process that imports the loop once and forks every loop (launcher.py). Its working
+    """The process that imports the loop once and forks every loop (launcher.py; its entry
+    point is in cli/ because it runs the ``harness loop`` command line). Its working
     directory is the folder holding this package, so a ``harness`` directory in the caller's
     directory (an agent's clone of harness itself) cannot shadow it."""
-    argv = [sys.executable, "-m", "harness.runtime.launcher"]
+    argv = [sys.executable, "-m", "harness.cli.launcher"]
     return process.start(argv, Path(__file__).resolve().parents[2], env=dict(os.environ), stdin_pipe=True)
 
 

@@ -1,0 +1,100 @@
+"""The lock protocol's commands: ``init``, ``claim``, ``release``, ``heartbeat``, ``status``.
+
+Core is imported inside each command, so a claim pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli.common import common, emit_json, workspace
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--from", "source", type=click.Path(exists=True, path_type=Path), help="existing repo to start from")
+@click.option("--upstream", type=click.Path(path_type=Path), help="where the bare upstream goes")
+def init(path: Path, source: Path | None, upstream: Path | None) -> None:
+    """Create a work repo (clone + bare upstream) at PATH."""
+    from harness.initrepo import init_work_repo
+
+    result = init_work_repo(path, source, upstream)
+    click.echo(f"work repo: {result.clone}\nupstream:  {result.upstream}")
+    click.echo(f"next: cd {result.clone} && harness tasks add first-task --title 'Describe the first task'")
+
+
+@click.command()
+@click.argument("task")
+@click.option("--role", default="", help="the claimer's role")
+@click.option("--note", default="", help="a line for the lock file and the commit")
+@click.option("--files", multiple=True, help="paths/globs this task will touch (repeatable)")
+@click.option("--lease", type=click.IntRange(min=1), default=None, help="lease seconds (default from harness.yaml)")
+@common
+def claim(
+    task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None
+) -> None:
+    """Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."""
+    from harness.locks.claim import claim as do_claim
+
+    result = do_claim(workspace(repo, agent), task, role=role, note=note, files=files, lease_seconds=lease)
+    if result.already_held:
+        click.echo(f"already held: {task} by {result.lock.agent} (nonce {result.lock.nonce[:12]})")
+    elif result.reclaimed_from:
+        click.echo(
+            f"reclaimed {task} from {result.reclaimed_from} (generation {result.lock.generation}) at {result.commit}"
+        )
+    else:
+        click.echo(f"claimed {task} (nonce {result.lock.nonce[:12]}) at {result.commit}")
+
+
+@click.command()
+@click.argument("task")
+@click.option("--done", "outcome", flag_value="done", help="mark the task done")
+@click.option("--abandon", "outcome", flag_value="abandoned", help="hand the lock back; park local commits")
+@click.option("--note", default="", help="a line for the release commit")
+@common
+def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | None) -> None:
+    """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
+    from harness.locks.release import ReleaseOutcome
+    from harness.locks.release import release as do_release
+
+    result = do_release(workspace(repo, agent), task, ReleaseOutcome(outcome or "released"), note)
+    extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
+    click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
+    if result.parked_ref:
+        click.echo(f"local commits parked on {result.parked_ref}")
+
+
+@click.command()
+@common
+def heartbeat(repo: Path, agent: str | None) -> None:
+    """Refresh this agent's heartbeat ref on the upstream."""
+    from harness.locks.claim import heartbeat as do_heartbeat
+
+    ws = workspace(repo, agent)
+    commit = do_heartbeat(ws)
+    click.echo(f"heartbeat {ws.agent} at {commit[:12]}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--fleet", default=None, help="a Docker fleet's name: also show if each holder's container runs")
+@common
+def status(as_json: bool, fleet: str | None, repo: Path, agent: str | None) -> None:
+    """Locks at the upstream tip: holder, age, heartbeat, stale."""
+    from harness.history.textfmt import status_lines
+    from harness.locks.status import status as do_status
+
+    report = do_status(workspace(repo, agent))
+    if fleet is not None:
+        from harness.locks.status import with_containers
+        from harness.runtime.docker import DockerRuntime
+
+        report = with_containers(report, {i.agent: i.state for i in DockerRuntime().ps(fleet)})
+    if as_json:
+        emit_json(report.to_json())
+        return
+    for line in status_lines(report):
+        click.echo(line)
