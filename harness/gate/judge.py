@@ -1,0 +1,359 @@
+"""Judging one push: commit NEW against the old tip OLD of an upstream, with the pusher's role.
+
+``judge_push`` is the gate's one decision, shared by the pre-receive hook, the pre-push check
+and (issue 14) the merge queue: it reads nothing from the hook's stdin and writes nothing but
+baselines it had to measure for the old tip. It returns a ``Judgement``: refused (a headline
+and ERROR lines) or accepted (the new tip's baseline, to be stored when the tip lands).
+
+The order: path rules first (no test runs for a refusal they can decide), then the suite
+in tree A (the old tip's verifier laid over the pushed code: every existing test in its old
+form), then the new and changed tests in tree B (the pushed tests, the old infrastructure),
+then the ratchet, the changed-test rule and acceptance. See docs/gate.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.config import (
+    CONFIG_NAME,
+    GateSettings,
+    SuiteSettings,
+    load_config,
+    read_gate_settings,
+    read_suite_settings,
+)
+from harness.errors import ConfigError
+from harness.gate import acceptance
+from harness.gate.baseline import Baseline, BaselineStore, Verdict, judge, next_baseline
+from harness.gate.paths import SYMLINK, PathChange, is_lock_only, lock_dir_errors, path_changes, symlink_errors
+from harness.gate.testrules import changed_test_errors, file_diffs, settle, tests_in, who_may
+from harness.gate.verifier import Listing, Plan, Verifier, list_tree, overlay, plan
+from harness.git.repo import GitRepo
+from harness.tasks.specs import TaskSpec
+from harness.testing import output
+from harness.testing.model import RunResult
+from harness.testing.runners import make_runner
+from harness.testing.suite import run_suite
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GateSite:
+    """Where a gate check reads objects, keeps baselines and writes its scratch files."""
+
+    repo: GitRepo  # can read the old and the new commit (in a hook: the quarantine too)
+    stores: tuple[BaselineStore, ...]  # read in order
+    write: BaselineStore  # where this site records baselines it measured
+    scratch: Path
+    role: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    tip: str
+    headline: str = ""  # non-empty: refused
+    errors: tuple[str, ...] = ()  # the ERROR lines (and the log's path) the pusher must see
+    skipped: str = ""  # why no tests ran ("lock-only push"), else ""
+    verdict: Verdict | None = None
+    run: RunResult | None = None
+    baseline: Baseline | None = None  # the new tip's, to store when it lands; None: measure it later
+    notes: tuple[str, ...] = ()  # "gate: ..." lines worth showing the pusher
+
+    @property
+    def ok(self) -> bool:
+        return not self.headline
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    suite: SuiteSettings
+    gate: GateSettings
+    runs_tests: bool  # harness.yaml has a tests: section
+
+
+def settings_at(repo: GitRepo, tip: str, scratch: Path) -> GateConfig:
+    """The tests/gate config as committed at ``tip`` — never the pushed content's."""
+    blob = repo.read_blobs(tip, [CONFIG_NAME]).get(CONFIG_NAME)
+    where = scratch / f"config-{tip[:12]}"
+    where.mkdir(parents=True, exist_ok=True)
+    if blob is not None:
+        (where / CONFIG_NAME).write_bytes(blob)
+    config = load_config(where)
+    return GateConfig(read_suite_settings(config), read_gate_settings(config), bool(config.raw.get("tests")))
+
+
+def quick_judgement(
+    repo: GitRepo, old: str | None, new: str, changes: Sequence[PathChange] | None = None
+) -> Judgement | None:
+    """What needs no configuration and no tests: main only moves forward, current_tasks/
+    holds only locks, lock-only pushes pass. None: the push needs the full judgement."""
+    if old is not None and not repo.is_ancestor(old, new):
+        return Judgement(
+            new,
+            "refused: main only moves forward (this push is not a fast-forward)",
+            (f"ERROR {new[:12]}: does not contain the tip {old[:12]}; fetch, merge and push again (never force)",),
+        )
+    changes = path_changes(repo, old, new) if changes is None else changes
+    lines = lock_dir_errors(changes)
+    if lines:
+        return Judgement(new, "refused: current_tasks/ holds only lock files", tuple(lines))
+    if is_lock_only(changes):
+        return Judgement(new, skipped="lock-only push" if changes else "no file changed")
+    return None
+
+
+def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Judgement:
+    """The verdict on moving main from ``old`` to ``new`` for a push by ``site.role``."""
+    changes = path_changes(site.repo, old, new)
+    quick = quick_judgement(site.repo, old, new, changes)
+    if quick is not None:
+        return quick
+    config = _config(site, old, new, say)
+    if old is None:  # a first push: nothing to compare with, everything is new
+        return _run_new_branch(site, new, config, say) if config.runs_tests else Judgement(new, skipped="no tests")
+    listing = list_tree(site.repo, old)
+    verifier = Verifier.at(config.suite, config.gate, list(listing))
+    work = plan(verifier, site.repo, old, new, changes, listing)
+    specs = acceptance.spec_changes(site.repo, old, new, changes)
+    refusal = _path_rules(site, config.gate, verifier, work, specs, changes, new, old, listing)
+    if refusal is not None:
+        return refusal
+    if CONFIG_NAME in (c.path for c in changes):
+        invalid = _invalid_config(site, new)
+        if invalid is not None:
+            return invalid
+    done = acceptance.marked_done(specs)
+    if not config.runs_tests:
+        if done:
+            lines = [f"ERROR {s.path}: names accept: tests but harness.yaml configures no tests:" for s in specs]
+            return Judgement(new, "refused: acceptance tests cannot run without a tests: section", tuple(lines))
+        return Judgement(new, skipped="no tests configured at the old tip")
+    return _run_and_judge(site, old, new, config, verifier, work, done, say)
+
+
+def _config(site: GateSite, old: str | None, new: str, say: Say) -> GateConfig:
+    try:
+        return settings_at(site.repo, old or new, site.scratch)
+    except ConfigError:
+        # A broken harness.yaml at the tip must stay fixable: only a default-protected role
+        # (lead) may push the fix, tested with the pushed config.
+        if old is None or site.role not in GateSettings().protected_roles:
+            raise
+        say("gate: harness.yaml at the old tip is unreadable; testing this lead push with the pushed config")
+        return settings_at(site.repo, new, site.scratch)
+
+
+def _path_rules(
+    site: GateSite,
+    gate: GateSettings,
+    verifier: Verifier,
+    work: Plan,
+    specs: Sequence[acceptance.SpecChange],
+    changes: Sequence[PathChange],
+    new: str,
+    old: str,
+    listing: Listing,
+) -> Judgement | None:
+    role = site.role
+    lines: list[str] = []
+    if role not in gate.protected_roles:
+        allowed = ", ".join(gate.protected_roles) or "no role"
+        lines += [
+            f"ERROR {p}: protected path; only {allowed} may change it (this push: role {role or 'none'})"
+            for p in work.protected
+        ]
+    lines += symlink_errors(site.repo, new, changes, list(listing))
+    lines += [
+        f"ERROR {c.path}: a symlink in the verifier; commit the file itself"
+        for c in changes
+        if c.new_mode == SYMLINK and verifier.kind(c.path) is not None
+    ]
+    if role not in gate.test_roles:
+        lines += [
+            f"ERROR {p}: test infrastructure {_how(p, changes)} by this push (not used for this run); "
+            f"{who_may(gate.test_roles)}"
+            for p in work.infrastructure
+        ]
+    lines += acceptance.accept_edit_errors(specs, role, gate.test_roles)
+    if not lines:
+        return None
+    return Judgement(
+        new,
+        f"refused: the push changes what judges it, which role {role or 'none'} may not ({len(lines)} path(s))",
+        tuple(lines),
+    )
+
+
+def _how(path: str, changes: Sequence[PathChange]) -> str:
+    change = next(c for c in changes if c.path == path)
+    return "added" if change.added else "deleted" if change.deleted else "changed"
+
+
+def _invalid_config(site: GateSite, new: str) -> Judgement | None:
+    """A push may not leave a harness.yaml on main that the next push cannot read."""
+    try:
+        settings_at(site.repo, new, site.scratch / "pushed")
+    except ConfigError as exc:
+        return Judgement(new, "refused: the pushed harness.yaml is invalid", (f"ERROR {CONFIG_NAME}: {exc}",))
+    return None
+
+
+# -- the runs ------------------------------------------------------------------------------
+
+
+def _run(
+    site: GateSite, tree: Path, suite: SuiteSettings, name: str, say: Say | None, only: Sequence[str] | None = None
+) -> RunResult:
+    """One test run of the gate (the one place that says how the gate runs tests)."""
+    return run_suite(tree, suite, site.scratch / f"{name}.log", only=only, say=say)
+
+
+def _run_new_branch(site: GateSite, new: str, config: GateConfig, say: Say) -> Judgement:
+    tree = overlay(site.repo, new, {}, site.scratch / f"tree-{new[:12]}")
+    run = _run(site, tree, config.suite, f"gate-{new[:12]}", say)
+    verdict = judge(
+        Baseline("0" * 40, frozenset()),
+        run,
+        lambda ids: _run(site, tree, config.suite, "rerun", None, ids),
+        config.gate,
+    )
+    return Judgement(new, verdict=verdict, run=run, baseline=next_baseline(None, new, verdict))
+
+
+def _run_and_judge(
+    site: GateSite,
+    old: str,
+    new: str,
+    config: GateConfig,
+    verifier: Verifier,
+    work: Plan,
+    done: Sequence[TaskSpec],
+    say: Say,
+) -> Judgement:
+    suite, gate = config.suite, config.gate
+    old_baseline = baseline_for(site, old, suite, say)
+    tree_a = overlay(site.repo, new, work.old_form, site.scratch / f"tree-{new[:12]}")
+    say(f"gate: testing {new[:12]} with the verifier of {old[:12]}")
+    run_a = _run(site, tree_a, suite, f"gate-{new[:12]}", say)
+    durable_log = keep_log(site, run_a.log_path)
+
+    def rerun_a(ids: Sequence[str]) -> RunResult:
+        say(f"gate: re-running {len(ids)} failing test(s) in their old form")
+        return _run(site, tree_a, suite, f"rerun-{new[:12]}", None, ids)
+
+    run_b, rerun_b = _new_forms(site, new, suite, verifier, work, say)
+    verdict = judge(old_baseline, run_a, rerun_a, gate)
+    lines = _regression_lines(run_a, verdict, suite)
+    headlines = []
+    if verdict.regressions:
+        headlines.append(f"{len(verdict.regressions)} test(s) that passed at {old_baseline.tip[:12]} now fail")
+    if site.role not in gate.test_roles and work.changed_tests:
+        diffs = file_diffs(verifier, site.repo, old, new, work.changed_tests)
+        changed = changed_test_errors(verifier, diffs, run_a, run_b, (rerun_a, rerun_b, gate.reruns), gate.test_roles)
+        lines += changed
+        if changed:
+            headlines.append(f"{len(changed)} changed test(s) the push may not change")
+    accept_lines = _acceptance(done, run_a, run_b, rerun_a, gate)
+    if accept_lines:
+        tasks = sorted({s.id for s in done})
+        headlines.append(f"task(s) {', '.join(tasks)} marked done while acceptance tests fail")
+        lines += accept_lines
+    if headlines:
+        return Judgement(new, "refused: " + "; ".join(headlines), (*lines, f"log: {durable_log}"), run=run_a)
+    landing = _with_new_forms(old_baseline, verdict, verifier, work, run_b)
+    if work.infrastructure or (CONFIG_NAME in work.protected and _suite_changed(site, new, config)):
+        # The push changes how tests run: what passed under the old verifier says little
+        # about the new one, so the next push measures the new tip under its own.
+        say(f"gate: the verifier changed; the baseline of {new[:12]} will be measured at the next push")
+        return Judgement(new, verdict=landing, run=run_a)
+    return Judgement(new, verdict=landing, run=run_a, baseline=next_baseline(old_baseline, new, landing))
+
+
+def _new_forms(
+    site: GateSite, new: str, suite: SuiteSettings, verifier: Verifier, work: Plan, say: Say
+) -> tuple[RunResult, Callable[[Sequence[str]], RunResult]]:
+    """Tree B: the pushed tests (new ones, and the new forms of changed ones) over the
+    old tip's infrastructure; only their ids are run."""
+    files = [*work.changed_tests, *work.added_tests]
+    tree_b = overlay(site.repo, new, work.new_tests, site.scratch / f"tree-b-{new[:12]}") if files else None
+
+    def rerun_b(ids: Sequence[str]) -> RunResult:
+        assert tree_b is not None
+        return _run(site, tree_b, suite, f"rerun-b-{new[:12]}", None, ids)
+
+    empty = RunResult({}, (), site.scratch / "none.log", 0.0)
+    if tree_b is None:
+        return empty, rerun_b
+    listed = make_runner(suite).list_tests(tree_b)
+    ids = tests_in(verifier, listed or [], files)
+    if not ids:
+        return empty, rerun_b
+    say(f"gate: running {len(ids)} new or changed test(s) in their pushed form")
+    return _run(site, tree_b, suite, f"gate-b-{new[:12]}", None, ids), rerun_b
+
+
+def _regression_lines(run: RunResult, verdict: Verdict, suite: SuiteSettings) -> list[str]:
+    if verdict.ok:
+        return []
+    lines = output.error_lines(run, verdict.regressions, suite.max_errors)
+    return [ln for ln in lines if ln.startswith("ERROR (run)") or "regression:" in ln or ln.startswith("...")]
+
+
+def _acceptance(
+    done: Sequence[TaskSpec],
+    run_a: RunResult,
+    run_b: RunResult,
+    rerun_a: Callable[[Sequence[str]], RunResult],
+    gate: GateSettings,
+) -> list[str]:
+    if not done:
+        return []
+    wanted = {t for s in done for entry in s.accept for t in acceptance.matching(entry, run_a.results)}
+    settled = replace(run_a, results=settle(run_a.results, wanted, rerun_a, gate.reruns))
+    return acceptance.acceptance_errors(done, settled, run_b.results)
+
+
+def _with_new_forms(old: Baseline, verdict: Verdict, verifier: Verifier, work: Plan, run_b: RunResult) -> Verdict:
+    """The verdict as the new tip will see it: tests in changed, added or deleted test files
+    count in their pushed form (tree B), every other test as it ran in tree A."""
+    touched = {*work.changed_tests, *work.added_tests}
+    kept = {t for t in verdict.passed if verifier.file_of(t) not in touched}
+    passed = frozenset(kept | (run_b.passed() & set(tests_in(verifier, run_b.results, touched))))
+    return replace(verdict, passed=passed, new_passes=tuple(sorted(passed - old.passed)))
+
+
+def _suite_changed(site: GateSite, new: str, config: GateConfig) -> bool:
+    return settings_at(site.repo, new, site.scratch / "pushed").suite != config.suite
+
+
+# -- baselines -----------------------------------------------------------------------------
+
+
+def baseline_for(site: GateSite, old: str | None, suite: SuiteSettings, say: Say) -> Baseline:
+    if old is None:
+        return Baseline("0" * 40, frozenset())
+    for store in (*site.stores, site.write):
+        found = store.load(old)
+        if found is not None:
+            return found
+    # First gated push after install (or a tip made before the gate): measure the old tip.
+    say(f"gate: no baseline for {old[:12]} yet; running the suite there once")
+    tree = overlay(site.repo, old, {}, site.scratch / f"tree-{old[:12]}")
+    run = _run(site, tree, suite, f"baseline-{old[:12]}", say)
+    baseline = Baseline(old, frozenset(run.passed()))
+    site.write.save(baseline)
+    return baseline
+
+
+def keep_log(site: GateSite, log: Path) -> Path:
+    """Scratch is deleted after the check; the log the pusher is pointed at must stay."""
+    import shutil
+
+    keep = site.write.directory.parent / "logs" / log.name
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(log, keep)
+    return keep
