@@ -55,7 +55,8 @@ $changed
 LISTING
 done
 [ -n "$need" ] || exit 0
-printf '%s' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}
+# -I: the pusher's PYTHONPATH, PYTHONSTARTUP or a sitecustomize on it never reach the gate.
+printf '%s' "$input" | exec {python} -I -m harness gate --pre-receive --branch {branch}
 """
 
 
