@@ -3,8 +3,8 @@
 A test is changed when its own definition differs (body, decorators such as skip or xfail,
 parametrize lists), when it is gone (deleted or renamed), or when anything it may depend
 on in the same file differs: a helper function, a fixture, an import, a module-level
-assignment (``pytestmark``), a class's other methods. Adding a new test, a new helper with a
-fresh name or an import binding fresh names changes no existing test. Comments and
+assignment (``pytestmark``), a class's other methods. Adding a new test, a new helper, a
+constant or an import, each binding a fresh name, changes no existing test. Comments and
 formatting never count. A file that does not parse counts as changing every test in it.
 
 The gate adds a second, semantic check on top (judge.py): a test whose outcome in its new
@@ -86,10 +86,14 @@ def _bound_names(body: Sequence[ast.stmt]) -> set[str]:
     return names
 
 
-def _fresh_import(stmt: ast.stmt, bound: set[str]) -> bool:
-    if not isinstance(stmt, ast.Import | ast.ImportFrom):
-        return False
-    return all((a.asname or a.name).split(".")[0] not in bound and a.name != "*" for a in stmt.names)
+def _fresh_binding(stmt: ast.stmt, bound: set[str]) -> bool:
+    """An import or a plain assignment that binds only names the old file never bound: no
+    old test can have used them (one that failed on the missing name changes outcome, and
+    the gate's outcome check catches that)."""
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return all((a.asname or a.name).split(".")[0] not in bound and a.name != "*" for a in stmt.names)
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+    return bool(targets) and all(isinstance(t, ast.Name) and t.id not in bound for t in targets)
 
 
 def _diff_body(old: Sequence[ast.stmt], new: Sequence[ast.stmt], top: bool) -> set[str] | None:
@@ -99,8 +103,8 @@ def _diff_body(old: Sequence[ast.stmt], new: Sequence[ast.stmt], top: bool) -> s
         return None
     bound = _bound_names(old)
     old_rest = [_dump(s) for s in _code(old) if not isinstance(s, _DEFS)]
-    # Other statements must stay as they were, in order; only imports of fresh names may join.
-    kept = [_dump(s) for s in _code(new) if not isinstance(s, _DEFS) and not _fresh_import(s, bound)]
+    # Other statements must stay as they were, in order; only bindings of fresh names may join.
+    kept = [_dump(s) for s in _code(new) if not isinstance(s, _DEFS) and not _fresh_binding(s, bound)]
     if kept != old_rest:
         return None
     if any(name in bound and name not in old_defs for name in new_defs):
