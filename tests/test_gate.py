@@ -246,3 +246,30 @@ def test_without_tests_config_work_lands_without_a_test_run(work: WorkRepo) -> N
     git(clone, "commit", "-qam", "loosen the lease")
     refused = push(clone)
     assert refused.returncode != 0 and "protected path" in refused.stderr  # still guarded
+
+
+def test_files_runner_a_failing_test_file_edited_to_pass_is_refused(gated: WorkRepo) -> None:
+    clone = gated.clone("agent1")
+    before = upstream_main(gated)
+    commit_file(clone, "t/d.sh", "exit 0\n", "make d pass")
+    refused = push(clone)
+    assert refused.returncode != 0 and upstream_main(gated) == before
+    assert (
+        "ERROR t/d.sh: changed test fails in its old form; only roles lead may change it (HARNESS_ROLE=lead git push)"
+        in refused.stderr
+    )
+    assert push(clone, role="lead").returncode == 0  # gate.test_roles defaults to the lead
+
+
+def test_files_runner_its_runner_script_is_part_of_the_verifier(gated: WorkRepo) -> None:
+    clone = gated.clone("agent1")
+    commit_file(clone, "run_one.sh", 'sh "$1"\n', "a runner script")
+    commit_file(clone, "harness.yaml", CONFIG.replace('run: "sh {test}"', 'run: "sh run_one.sh {test}"'), "use it")
+    assert push(clone, role="lead").returncode == 0
+    commit_file(clone, "run_one.sh", "exit 0\n", "faster")
+    commit_file(clone, "src/a.sh", "exit 1\n", "break a")
+    refused = push(clone)
+    assert refused.returncode != 0
+    assert "ERROR run_one.sh: test infrastructure changed by this push (not used for this run)" in refused.stderr
+    lead = push(clone, role="lead")  # allowed to change it, but not used to judge its own push
+    assert lead.returncode != 0 and "ERROR t/a.sh: regression" in lead.stderr

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Names pytest itself reads from a module or class: binding one changes how every test runs.
+_PYTEST_NAMES = frozenset({"pytestmark", "pytest_plugins", "__test__", "collect_ignore", "collect_ignore_glob"})
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,11 @@ def _fresh_binding(stmt: ast.stmt, bound: set[str]) -> bool:
     """An import or a plain assignment that binds only names the old file never bound: no
     old test can have used them (one that failed on the missing name changes outcome, and
     the gate's outcome check catches that)."""
+    taken = bound | _PYTEST_NAMES
     if isinstance(stmt, ast.Import | ast.ImportFrom):
-        return all((a.asname or a.name).split(".")[0] not in bound and a.name != "*" for a in stmt.names)
+        return all((a.asname or a.name).split(".")[0] not in taken and a.name != "*" for a in stmt.names)
     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
-    return bool(targets) and all(isinstance(t, ast.Name) and t.id not in bound for t in targets)
+    return bool(targets) and all(isinstance(t, ast.Name) and t.id not in taken for t in targets)
 
 
 def _diff_body(old: Sequence[ast.stmt], new: Sequence[ast.stmt], top: bool) -> set[str] | None:
