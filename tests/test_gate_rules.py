@@ -111,6 +111,17 @@ def test_a_task_is_done_only_when_its_acceptance_tests_pass(attack: Attack) -> N
     assert yaml.safe_load(attack.work.upstream_file("tasks/fix-sub.yaml") or "")["status"] == "done"
 
 
+def test_a_spec_only_push_runs_no_tests_and_inherits_the_baseline(attack: Attack) -> None:
+    attack.commit({"NOTES.md": "notes\n"}, "notes")
+    landed(attack.push())
+    measured = attack.baseline()
+    add = run_harness("tasks", "add", "t1", "--title", "a task", cwd=attack.clone, env=AS_AGENT)
+    assert add.returncode == 0, add.stderr
+    tip = attack.tip()
+    assert attack.baseline(tip) == measured
+    assert not list((attack.work.upstream / "harness" / "logs").glob(f"gate-{tip[:12]}*"))  # no run
+
+
 def test_dropping_a_tasks_acceptance_tests_needs_a_test_role(attack: Attack) -> None:
     spec = f"title: fix sub\naccept: [{FAILING}]\nstatus: open\n"
     attack.commit({"tasks/fix-sub.yaml": spec}, "task")

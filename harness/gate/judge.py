@@ -32,7 +32,7 @@ from harness.gate.paths import SYMLINK, PathChange, is_lock_only, lock_dir_error
 from harness.gate.testrules import changed_test_errors, file_diffs, settle, tests_in, who_may
 from harness.gate.verifier import Listing, Plan, Verifier, list_tree, overlay, plan
 from harness.git.repo import GitRepo
-from harness.tasks.specs import TaskSpec
+from harness.tasks.specs import TaskSpec, spec_path
 from harness.testing import output
 from harness.testing.model import RunResult
 from harness.testing.runners import make_runner
@@ -61,7 +61,6 @@ class Judgement:
     verdict: Verdict | None = None
     run: RunResult | None = None
     baseline: Baseline | None = None  # the new tip's, to store when it lands; None: measure it later
-    notes: tuple[str, ...] = ()  # "gate: ..." lines worth showing the pusher
 
     @property
     def ok(self) -> bool:
@@ -127,11 +126,14 @@ def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Judgement
         if invalid is not None:
             return invalid
     done = acceptance.marked_done(specs)
+    if done and not config.runs_tests:
+        lines = [f"ERROR {spec_path(s.id)}: names accept: tests, but harness.yaml configures no tests:" for s in done]
+        return Judgement(new, "refused: acceptance tests cannot run without a tests: section", tuple(lines))
     if not config.runs_tests:
-        if done:
-            lines = [f"ERROR {s.path}: names accept: tests but harness.yaml configures no tests:" for s in specs]
-            return Judgement(new, "refused: acceptance tests cannot run without a tests: section", tuple(lines))
         return Judgement(new, skipped="no tests configured at the old tip")
+    if not done and acceptance.spec_only(changes, specs):
+        # Task specs and locks only: no code, no test changed, so the old tip's baseline holds.
+        return Judgement(new, skipped="spec-only push", baseline=_inherited(site, old, new))
     return _run_and_judge(site, old, new, config, verifier, work, done, say)
 
 
@@ -347,6 +349,14 @@ def baseline_for(site: GateSite, old: str | None, suite: SuiteSettings, say: Say
     baseline = Baseline(old, frozenset(run.passed()))
     site.write.save(baseline)
     return baseline
+
+
+def _inherited(site: GateSite, old: str, new: str) -> Baseline | None:
+    for store in (*site.stores, site.write):
+        found = store.load(old)
+        if found is not None:
+            return Baseline(new, found.passed, found.flaky)
+    return None  # the next push measures it
 
 
 def keep_log(site: GateSite, log: Path) -> Path:
