@@ -149,11 +149,12 @@ def test_an_acceptance_test_the_push_itself_adds_does_not_count(attack: Attack) 
 
 
 def test_the_prompt_names_the_acceptance_tests(attack: Attack) -> None:
+    from harness.loop.config import LoopMode
     from harness.tasks.specs import TaskSpec
 
     ws = attack.work.workspace("agent", "core-dev-01")
-    spec = TaskSpec("fix-sub", "sub is off by one", accept=(FAILING,))
-    text = render(ws, PromptInput("core-dev", 1, "queue", spec, spec.id))
+    spec = TaskSpec(id="fix-sub", title="sub is off by one", accept=(FAILING,))
+    text = render(ws, PromptInput(role="core-dev", iteration=1, mode=LoopMode.QUEUE, task=spec, task_id=spec.id))
     assert "done only when these tests pass" in text and f"- `{FAILING}`" in text
 
 

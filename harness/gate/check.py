@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GateRefused, HarnessError
-from harness.gate.baseline import BaselineStore, Verdict
+from harness.gate.baseline import BaselineStore, Judgement
 from harness.gate.judge import GateSite, judge_push, quick_judgement
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
+from harness.git.upstream import local_upstream_path
 from harness.testing.model import RunResult
 from harness.workspace import Workspace
 
@@ -40,18 +41,18 @@ class Regressions(GateRefused):
 class GateResult:
     tip: str
     skipped: str = ""  # why no tests ran ("lock-only push"), else ""
-    verdict: Verdict | None = None
+    verdict: Judgement | None = None
     run: RunResult | None = None
 
 
 def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
     """Raise Regressions when ``new`` may not replace ``old``; else store the new baseline."""
-    judgement = judge_push(site, old, new, say)
-    if not judgement.ok:
-        raise Regressions(judgement.headline, judgement.errors)
-    if judgement.baseline is not None:
-        site.write.save(judgement.baseline)
-    return GateResult(new, judgement.skipped, judgement.verdict, judgement.run)
+    decision = judge_push(site, old, new, say)
+    if not decision.ok:
+        raise Regressions(decision.headline, decision.errors)
+    if decision.baseline is not None:
+        site.write.save(decision.baseline)
+    return GateResult(new, decision.skipped, decision.verdict, decision.run)
 
 
 @contextmanager
@@ -105,21 +106,17 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
     head = ws.repo.rev_parse("HEAD")
     if head is None or head == tip or (tip is not None and ws.repo.is_ancestor(head, tip)):
         return None
-    upstream = upstream_dir(ws.repo)
+    upstream = local_upstream_path(ws.repo)
     stores = (BaselineStore(upstream / "harness" / "baseline"),) if upstream else ()
     with scratch_dir(ws.state_dir / "gate-tmp") as scratch:
-        site = GateSite(ws.repo, stores, BaselineStore(ws.state_dir / "baseline"), scratch, pusher_role())
+        site = GateSite(
+            repo=ws.repo,
+            stores=stores,
+            write=BaselineStore(ws.state_dir / "baseline"),
+            scratch=scratch,
+            role=pusher_role(),
+        )
         return check(site, tip, head, say)
-
-
-def upstream_dir(repo: GitRepo) -> Path | None:
-    """The upstream's git dir when ``origin`` is on this file system, else None."""
-    proc = repo.run("remote", "get-url", "origin", check=False)
-    url = proc.stdout.decode().strip().removeprefix("file://")
-    if proc.returncode != 0 or not url:
-        return None
-    path = Path(url) if Path(url).is_absolute() else repo.path / url
-    return path.resolve() if (path / "HEAD").exists() else None
 
 
 HOOK_ENV_VARS = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
@@ -162,7 +159,7 @@ def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str
         _require_unmoved(repo, target, old)
         with scratch_dir(state / "tmp") as scratch:
             store = BaselineStore(state / "baseline")
-            site = GateSite(repo, (), store, scratch, pusher_role())
+            site = GateSite(repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role())
             result = check(site, old, new, say)
     if result.verdict is not None:
         verdict = result.verdict

@@ -2,7 +2,7 @@
 
 ``judge_push`` is the gate's one decision, shared by the pre-receive hook, the pre-push check
 and (issue 14) the merge queue: it reads nothing from the hook's stdin and writes nothing but
-baselines it had to measure for the old tip. It returns a ``Judgement``: refused (a headline
+baselines it had to measure for the old tip. It returns a ``Decision``: refused (a headline
 and ERROR lines) or accepted (the new tip's baseline, to be stored when the tip lands).
 
 The order: path rules first (no test runs for a refusal they can decide), then the suite
@@ -21,13 +21,13 @@ from harness.config import (
     CONFIG_NAME,
     GateSettings,
     SuiteSettings,
-    load_config,
+    parse_config,
     read_gate_settings,
     read_suite_settings,
 )
 from harness.errors import ConfigError
 from harness.gate import acceptance
-from harness.gate.baseline import Baseline, BaselineStore, Verdict, judge, next_baseline
+from harness.gate.baseline import Baseline, BaselineStore, Judgement, judge, next_baseline
 from harness.gate.paths import SYMLINK, PathChange, is_lock_only, lock_dir_errors, path_changes, symlink_errors
 from harness.gate.testrules import changed_test_errors, file_diffs, settle, tests_in, who_may
 from harness.gate.verifier import Listing, Plan, Verifier, list_tree, overlay, plan
@@ -41,7 +41,7 @@ from harness.testing.suite import run_suite
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateSite:
     """Where a gate check reads objects, keeps baselines and writes its scratch files."""
 
@@ -52,13 +52,13 @@ class GateSite:
     role: str
 
 
-@dataclass(frozen=True)
-class Judgement:
+@dataclass(frozen=True, kw_only=True)
+class Decision:
     tip: str
     headline: str = ""  # non-empty: refused
     errors: tuple[str, ...] = ()  # the ERROR lines (and the log's path) the pusher must see
     skipped: str = ""  # why no tests ran ("lock-only push"), else ""
-    verdict: Verdict | None = None
+    verdict: Judgement | None = None
     run: RunResult | None = None
     baseline: Baseline | None = None  # the new tip's, to store when it lands; None: measure it later
 
@@ -74,38 +74,36 @@ class GateConfig:
     runs_tests: bool  # harness.yaml has a tests: section
 
 
-def settings_at(repo: GitRepo, tip: str, scratch: Path) -> GateConfig:
+def settings_at(repo: GitRepo, tip: str) -> GateConfig:
     """The tests/gate config as committed at ``tip`` — never the pushed content's."""
     blob = repo.read_blobs(tip, [CONFIG_NAME]).get(CONFIG_NAME)
-    where = scratch / f"config-{tip[:12]}"
-    where.mkdir(parents=True, exist_ok=True)
-    if blob is not None:
-        (where / CONFIG_NAME).write_bytes(blob)
-    config = load_config(where)
+    config = parse_config(blob, f"{tip[:12]}:{CONFIG_NAME}")
     return GateConfig(read_suite_settings(config), read_gate_settings(config), bool(config.raw.get("tests")))
 
 
 def quick_judgement(
     repo: GitRepo, old: str | None, new: str, changes: Sequence[PathChange] | None = None
-) -> Judgement | None:
+) -> Decision | None:
     """What needs no configuration and no tests: main only moves forward, current_tasks/
     holds only locks, lock-only pushes pass. None: the push needs the full judgement."""
     if old is not None and not repo.is_ancestor(old, new):
-        return Judgement(
-            new,
-            "refused: main only moves forward (this push is not a fast-forward)",
-            (f"ERROR {new[:12]}: does not contain the tip {old[:12]}; fetch, merge and push again (never force)",),
+        return Decision(
+            tip=new,
+            headline="refused: main only moves forward (this push is not a fast-forward)",
+            errors=(
+                f"ERROR {new[:12]}: does not contain the tip {old[:12]}; fetch, merge and push again (never force)",
+            ),
         )
     changes = path_changes(repo, old, new) if changes is None else changes
     lines = lock_dir_errors(changes)
     if lines:
-        return Judgement(new, "refused: current_tasks/ holds only lock files", tuple(lines))
+        return Decision(tip=new, headline="refused: current_tasks/ holds only lock files", errors=tuple(lines))
     if is_lock_only(changes):
-        return Judgement(new, skipped="lock-only push" if changes else "no file changed")
+        return Decision(tip=new, skipped="lock-only push" if changes else "no file changed")
     return None
 
 
-def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Judgement:
+def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Decision:
     """The verdict on moving main from ``old`` to ``new`` for a push by ``site.role``."""
     changes = path_changes(site.repo, old, new)
     quick = quick_judgement(site.repo, old, new, changes)
@@ -113,7 +111,7 @@ def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Judgement
         return quick
     config = _config(site, old, new, say)
     if old is None:  # a first push: nothing to compare with, everything is new
-        return _run_new_branch(site, new, config, say) if config.runs_tests else Judgement(new, skipped="no tests")
+        return _run_new_branch(site, new, config, say) if config.runs_tests else Decision(tip=new, skipped="no tests")
     listing = list_tree(site.repo, old)
     verifier = Verifier.at(config.suite, config.gate, list(listing))
     work = plan(verifier, site.repo, old, new, changes, listing)
@@ -128,25 +126,27 @@ def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Judgement
     done = acceptance.marked_done(specs)
     if done and not config.runs_tests:
         lines = [f"ERROR {spec_path(s.id)}: names accept: tests, but harness.yaml configures no tests:" for s in done]
-        return Judgement(new, "refused: acceptance tests cannot run without a tests: section", tuple(lines))
+        return Decision(
+            tip=new, headline="refused: acceptance tests cannot run without a tests: section", errors=tuple(lines)
+        )
     if not config.runs_tests:
-        return Judgement(new, skipped="no tests configured at the old tip")
+        return Decision(tip=new, skipped="no tests configured at the old tip")
     if not done and acceptance.spec_only(changes, specs):
         # Task specs and locks only: no code, no test changed, so the old tip's baseline holds.
-        return Judgement(new, skipped="spec-only push", baseline=_inherited(site, old, new))
+        return Decision(tip=new, skipped="spec-only push", baseline=_inherited(site, old, new))
     return _run_and_judge(site, old, new, config, verifier, work, done, say)
 
 
 def _config(site: GateSite, old: str | None, new: str, say: Say) -> GateConfig:
     try:
-        return settings_at(site.repo, old or new, site.scratch)
+        return settings_at(site.repo, old or new)
     except ConfigError:
         # A broken harness.yaml at the tip must stay fixable: only a default-protected role
         # (lead) may push the fix, tested with the pushed config.
         if old is None or site.role not in GateSettings().protected_roles:
             raise
         say("gate: harness.yaml at the old tip is unreadable; testing this lead push with the pushed config")
-        return settings_at(site.repo, new, site.scratch)
+        return settings_at(site.repo, new)
 
 
 def _path_rules(
@@ -159,7 +159,7 @@ def _path_rules(
     new: str,
     old: str,
     listing: Listing,
-) -> Judgement | None:
+) -> Decision | None:
     role = site.role
     lines: list[str] = []
     if role not in gate.protected_roles:
@@ -183,10 +183,10 @@ def _path_rules(
     lines += acceptance.accept_edit_errors(specs, role, gate.test_roles)
     if not lines:
         return None
-    return Judgement(
-        new,
-        f"refused: the push changes what judges it, which role {role or 'none'} may not ({len(lines)} path(s))",
-        tuple(lines),
+    return Decision(
+        tip=new,
+        headline=f"refused: the push changes what judges it, which role {role or 'none'} may not change",
+        errors=tuple(lines),
     )
 
 
@@ -195,12 +195,14 @@ def _how(path: str, changes: Sequence[PathChange]) -> str:
     return "added" if change.added else "deleted" if change.deleted else "changed"
 
 
-def _invalid_config(site: GateSite, new: str) -> Judgement | None:
+def _invalid_config(site: GateSite, new: str) -> Decision | None:
     """A push may not leave a harness.yaml on main that the next push cannot read."""
     try:
-        settings_at(site.repo, new, site.scratch / "pushed")
+        settings_at(site.repo, new)
     except ConfigError as exc:
-        return Judgement(new, "refused: the pushed harness.yaml is invalid", (f"ERROR {CONFIG_NAME}: {exc}",))
+        return Decision(
+            tip=new, headline="refused: the pushed harness.yaml is invalid", errors=(f"ERROR {CONFIG_NAME}: {exc}",)
+        )
     return None
 
 
@@ -214,7 +216,7 @@ def _run(
     return run_suite(tree, suite, site.scratch / f"{name}.log", only=only, say=say)
 
 
-def _run_new_branch(site: GateSite, new: str, config: GateConfig, say: Say) -> Judgement:
+def _run_new_branch(site: GateSite, new: str, config: GateConfig, say: Say) -> Decision:
     tree = overlay(site.repo, new, {}, site.scratch / f"tree-{new[:12]}")
     run = _run(site, tree, config.suite, f"gate-{new[:12]}", say)
     verdict = judge(
@@ -223,7 +225,7 @@ def _run_new_branch(site: GateSite, new: str, config: GateConfig, say: Say) -> J
         lambda ids: _run(site, tree, config.suite, "rerun", None, ids),
         config.gate,
     )
-    return Judgement(new, verdict=verdict, run=run, baseline=next_baseline(None, new, verdict))
+    return Decision(tip=new, verdict=verdict, run=run, baseline=next_baseline(None, new, verdict))
 
 
 def _run_and_judge(
@@ -235,7 +237,7 @@ def _run_and_judge(
     work: Plan,
     done: Sequence[TaskSpec],
     say: Say,
-) -> Judgement:
+) -> Decision:
     suite, gate = config.suite, config.gate
     old_baseline = baseline_for(site, old, suite, say)
     tree_a = overlay(site.repo, new, work.old_form, site.scratch / f"tree-{new[:12]}")
@@ -265,14 +267,16 @@ def _run_and_judge(
         headlines.append(f"task(s) {', '.join(tasks)} marked done while acceptance tests fail")
         lines += accept_lines
     if headlines:
-        return Judgement(new, "refused: " + "; ".join(headlines), (*lines, f"log: {durable_log}"), run=run_a)
+        return Decision(
+            tip=new, headline="refused: " + "; ".join(headlines), errors=(*lines, f"log: {durable_log}"), run=run_a
+        )
     landing = _with_new_forms(old_baseline, verdict, verifier, work, run_b)
     if work.infrastructure or (CONFIG_NAME in work.protected and _suite_changed(site, new, config)):
         # The push changes how tests run: what passed under the old verifier says little
         # about the new one, so the next push measures the new tip under its own.
         say(f"gate: the verifier changed; the baseline of {new[:12]} will be measured at the next push")
-        return Judgement(new, verdict=landing, run=run_a)
-    return Judgement(new, verdict=landing, run=run_a, baseline=next_baseline(old_baseline, new, landing))
+        return Decision(tip=new, verdict=landing, run=run_a)
+    return Decision(tip=new, verdict=landing, run=run_a, baseline=next_baseline(old_baseline, new, landing))
 
 
 def _new_forms(
@@ -287,7 +291,7 @@ def _new_forms(
         assert tree_b is not None
         return _run(site, tree_b, suite, f"rerun-b-{new[:12]}", None, ids)
 
-    empty = RunResult({}, (), site.scratch / "none.log", 0.0)
+    empty = RunResult(results={}, selected=(), log_path=site.scratch / "none.log", seconds=0.0)
     if tree_b is None:
         return empty, rerun_b
     listed = make_runner(suite).list_tests(tree_b)
@@ -298,7 +302,7 @@ def _new_forms(
     return _run(site, tree_b, suite, f"gate-b-{new[:12]}", None, ids), rerun_b
 
 
-def _regression_lines(run: RunResult, verdict: Verdict, suite: SuiteSettings) -> list[str]:
+def _regression_lines(run: RunResult, verdict: Judgement, suite: SuiteSettings) -> list[str]:
     if verdict.ok:
         return []
     lines = output.error_lines(run, verdict.regressions, suite.max_errors)
@@ -319,7 +323,7 @@ def _acceptance(
     return acceptance.acceptance_errors(done, settled, run_b.results)
 
 
-def _with_new_forms(old: Baseline, verdict: Verdict, verifier: Verifier, work: Plan, run_b: RunResult) -> Verdict:
+def _with_new_forms(old: Baseline, verdict: Judgement, verifier: Verifier, work: Plan, run_b: RunResult) -> Judgement:
     """The verdict as the new tip will see it: tests in changed, added or deleted test files
     count in their pushed form (tree B), every other test as it ran in tree A."""
     touched = {*work.changed_tests, *work.added_tests}
@@ -329,7 +333,7 @@ def _with_new_forms(old: Baseline, verdict: Verdict, verifier: Verifier, work: P
 
 
 def _suite_changed(site: GateSite, new: str, config: GateConfig) -> bool:
-    return settings_at(site.repo, new, site.scratch / "pushed").suite != config.suite
+    return settings_at(site.repo, new).suite != config.suite
 
 
 # -- baselines -----------------------------------------------------------------------------

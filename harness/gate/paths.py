@@ -23,7 +23,7 @@ ABSENT = "000000"
 LOCK_README = f"{LOCK_DIR}/README.md"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PathChange:
     path: str
     old_mode: str  # ABSENT when the push adds the path
@@ -49,7 +49,7 @@ def path_changes(repo: GitRepo, old: str | None, new: str) -> list[PathChange]:
         for record in filter(None, raw.split("\0")):
             meta, path = record.split("\t", 1)
             mode, _, sha = meta.split()
-            changes.append(PathChange(path, ABSENT, mode, "0" * 40, sha))
+            changes.append(PathChange(path=path, old_mode=ABSENT, new_mode=mode, old_sha="0" * 40, new_sha=sha))
         return changes
     raw = repo.run("diff-tree", "-r", "-z", "--no-renames", old, new).stdout.decode(errors="surrogateescape")
     fields = raw.split("\0")
@@ -58,7 +58,7 @@ def path_changes(repo: GitRepo, old: str | None, new: str) -> list[PathChange]:
         if not meta.startswith(":"):
             continue
         old_mode, new_mode, old_sha, new_sha, _status = meta[1:].split()
-        changes.append(PathChange(path, old_mode, new_mode, old_sha, new_sha))
+        changes.append(PathChange(path=path, old_mode=old_mode, new_mode=new_mode, old_sha=old_sha, new_sha=new_sha))
     return changes
 
 

@@ -24,7 +24,7 @@ import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from harness.gate.paths import GITLINK, PathChange, glob_match, protected_hits
 from harness.git.repo import GitRepo
 
 
-class Kind(Enum):
+class Kind(StrEnum):
     TEST = "test"
     HOOK = "hook"
     CONFIG = "config"
@@ -86,7 +86,7 @@ def list_tree(repo: GitRepo, commit: str) -> dict[str, Entry]:
     return listing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verifier:
     """Which paths are the verifier, as the old tip's harness.yaml says."""
 
@@ -110,7 +110,13 @@ class Verifier:
         else:
             tests, hooks, default = (), scripts, scripts
         extra = gate.verifier if gate.verifier is not None else default
-        return cls(suite.runner, tests, hooks, extra, (CONFIG_NAME, *gate.protected))
+        return cls(
+            runner=suite.runner,
+            test_globs=tests,
+            hooks=hooks,
+            support=extra,
+            protected=(CONFIG_NAME, *gate.protected),
+        )
 
     def kind(self, path: str) -> Kind | None:
         if protected_hits([path], self.protected):
@@ -167,7 +173,7 @@ def pytest_section(path: str, content: bytes | None) -> object:
     return content  # pytest.ini and friends: all of it is pytest's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """What the push changes in the verifier, and the two trees the gate builds."""
 
@@ -182,7 +188,7 @@ class Plan:
 def plan(
     verifier: Verifier, repo: GitRepo, old: str, new: str, changes: Sequence[PathChange], old_listing: Listing
 ) -> Plan:
-    result = Plan({}, {}, [], [], [], [])
+    result = Plan(old_form={}, new_tests={}, infrastructure=[], changed_tests=[], added_tests=[], protected=[])
     configs = [c.path for c in changes if verifier.kind(c.path) is Kind.CONFIG]
     old_blobs = repo.read_blobs(old, configs) if configs else {}
     new_blobs = repo.read_blobs(new, configs) if configs else {}
