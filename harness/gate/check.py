@@ -19,7 +19,8 @@ from pathlib import Path
 
 from harness.errors import GateRefused, HarnessError
 from harness.gate.baseline import BaselineStore, Judgement
-from harness.gate.judge import GateSite, judge_push, quick_judgement
+from harness.gate.judge import judge_push, quick_judgement
+from harness.gate.runs import GateSite
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
 from harness.git.upstream import local_upstream_path
 from harness.testing.model import RunResult

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from harness.config import (
     CONFIG_NAME,
@@ -27,29 +26,17 @@ from harness.config import (
 )
 from harness.errors import ConfigError
 from harness.gate import acceptance
-from harness.gate.baseline import Baseline, BaselineStore, Judgement, judge, next_baseline
+from harness.gate.baseline import Baseline, Judgement, judge, next_baseline
 from harness.gate.paths import SYMLINK, PathChange, is_lock_only, lock_dir_errors, path_changes, symlink_errors
+from harness.gate.runs import GateSite, baseline_for, inherited, keep_log, new_forms, run_in
 from harness.gate.testrules import changed_test_errors, file_diffs, settle, tests_in, who_may
 from harness.gate.verifier import Listing, Plan, Verifier, list_tree, overlay, plan
 from harness.git.repo import GitRepo
 from harness.tasks.specs import TaskSpec, spec_path
 from harness.testing import output
 from harness.testing.model import RunResult
-from harness.testing.runners import make_runner
-from harness.testing.suite import run_suite
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateSite:
-    """Where a gate check reads objects, keeps baselines and writes its scratch files."""
-
-    repo: GitRepo  # can read the old and the new commit (in a hook: the quarantine too)
-    stores: tuple[BaselineStore, ...]  # read in order
-    write: BaselineStore  # where this site records baselines it measured
-    scratch: Path
-    role: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,7 +120,7 @@ def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Decision:
         return Decision(tip=new, skipped="no tests configured at the old tip")
     if not done and acceptance.spec_only(changes, specs):
         # Task specs and locks only: no code, no test changed, so the old tip's baseline holds.
-        return Decision(tip=new, skipped="spec-only push", baseline=_inherited(site, old, new))
+        return Decision(tip=new, skipped="spec-only push", baseline=inherited(site, old, new))
     return _run_and_judge(site, old, new, config, verifier, work, done, say)
 
 
@@ -206,23 +193,13 @@ def _invalid_config(site: GateSite, new: str) -> Decision | None:
     return None
 
 
-# -- the runs ------------------------------------------------------------------------------
-
-
-def _run(
-    site: GateSite, tree: Path, suite: SuiteSettings, name: str, say: Say | None, only: Sequence[str] | None = None
-) -> RunResult:
-    """One test run of the gate (the one place that says how the gate runs tests)."""
-    return run_suite(tree, suite, site.scratch / f"{name}.log", only=only, say=say)
-
-
 def _run_new_branch(site: GateSite, new: str, config: GateConfig, say: Say) -> Decision:
     tree = overlay(site.repo, new, {}, site.scratch / f"tree-{new[:12]}")
-    run = _run(site, tree, config.suite, f"gate-{new[:12]}", say)
+    run = run_in(site, tree, config.suite, f"gate-{new[:12]}", say)
     verdict = judge(
         Baseline("0" * 40, frozenset()),
         run,
-        lambda ids: _run(site, tree, config.suite, "rerun", None, ids),
+        lambda ids: run_in(site, tree, config.suite, "rerun", None, ids),
         config.gate,
     )
     return Decision(tip=new, verdict=verdict, run=run, baseline=next_baseline(None, new, verdict))
@@ -242,14 +219,14 @@ def _run_and_judge(
     old_baseline = baseline_for(site, old, suite, say)
     tree_a = overlay(site.repo, new, work.old_form, site.scratch / f"tree-{new[:12]}")
     say(f"gate: testing {new[:12]} with the verifier of {old[:12]}")
-    run_a = _run(site, tree_a, suite, f"gate-{new[:12]}", say)
+    run_a = run_in(site, tree_a, suite, f"gate-{new[:12]}", say)
     durable_log = keep_log(site, run_a.log_path)
 
     def rerun_a(ids: Sequence[str]) -> RunResult:
         say(f"gate: re-running {len(ids)} failing test(s) in their old form")
-        return _run(site, tree_a, suite, f"rerun-{new[:12]}", None, ids)
+        return run_in(site, tree_a, suite, f"rerun-{new[:12]}", None, ids)
 
-    run_b, rerun_b = _new_forms(site, new, suite, verifier, work, say)
+    run_b, rerun_b = new_forms(site, new, suite, verifier, work, say)
     verdict = judge(old_baseline, run_a, rerun_a, gate)
     lines = _regression_lines(run_a, verdict, suite)
     headlines = []
@@ -277,29 +254,6 @@ def _run_and_judge(
         say(f"gate: the verifier changed; the baseline of {new[:12]} will be measured at the next push")
         return Decision(tip=new, verdict=landing, run=run_a)
     return Decision(tip=new, verdict=landing, run=run_a, baseline=next_baseline(old_baseline, new, landing))
-
-
-def _new_forms(
-    site: GateSite, new: str, suite: SuiteSettings, verifier: Verifier, work: Plan, say: Say
-) -> tuple[RunResult, Callable[[Sequence[str]], RunResult]]:
-    """Tree B: the pushed tests (new ones, and the new forms of changed ones) over the
-    old tip's infrastructure; only their ids are run."""
-    files = [*work.changed_tests, *work.added_tests]
-    tree_b = overlay(site.repo, new, work.new_tests, site.scratch / f"tree-b-{new[:12]}") if files else None
-
-    def rerun_b(ids: Sequence[str]) -> RunResult:
-        assert tree_b is not None
-        return _run(site, tree_b, suite, f"rerun-b-{new[:12]}", None, ids)
-
-    empty = RunResult(results={}, selected=(), log_path=site.scratch / "none.log", seconds=0.0)
-    if tree_b is None:
-        return empty, rerun_b
-    listed = make_runner(suite).list_tests(tree_b)
-    ids = tests_in(verifier, listed or [], files)
-    if not ids:
-        return empty, rerun_b
-    say(f"gate: running {len(ids)} new or changed test(s) in their pushed form")
-    return _run(site, tree_b, suite, f"gate-b-{new[:12]}", None, ids), rerun_b
 
 
 def _regression_lines(run: RunResult, verdict: Judgement, suite: SuiteSettings) -> list[str]:
@@ -334,40 +288,3 @@ def _with_new_forms(old: Baseline, verdict: Judgement, verifier: Verifier, work:
 
 def _suite_changed(site: GateSite, new: str, config: GateConfig) -> bool:
     return settings_at(site.repo, new).suite != config.suite
-
-
-# -- baselines -----------------------------------------------------------------------------
-
-
-def baseline_for(site: GateSite, old: str | None, suite: SuiteSettings, say: Say) -> Baseline:
-    if old is None:
-        return Baseline("0" * 40, frozenset())
-    for store in (*site.stores, site.write):
-        found = store.load(old)
-        if found is not None:
-            return found
-    # First gated push after install (or a tip made before the gate): measure the old tip.
-    say(f"gate: no baseline for {old[:12]} yet; running the suite there once")
-    tree = overlay(site.repo, old, {}, site.scratch / f"tree-{old[:12]}")
-    run = _run(site, tree, suite, f"baseline-{old[:12]}", say)
-    baseline = Baseline(old, frozenset(run.passed()))
-    site.write.save(baseline)
-    return baseline
-
-
-def _inherited(site: GateSite, old: str, new: str) -> Baseline | None:
-    for store in (*site.stores, site.write):
-        found = store.load(old)
-        if found is not None:
-            return Baseline(new, found.passed, found.flaky)
-    return None  # the next push measures it
-
-
-def keep_log(site: GateSite, log: Path) -> Path:
-    """Scratch is deleted after the check; the log the pusher is pointed at must stay."""
-    import shutil
-
-    keep = site.write.directory.parent / "logs" / log.name
-    keep.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(log, keep)
-    return keep
