@@ -185,6 +185,12 @@ class GateSettings:
     protected_roles: tuple[str, ...] = ("lead",)
     reruns: int = 2  # a failing baseline test is re-run this often before it is a regression
     allow_removed_tests: bool = False
+    # Roles that may change an existing test whose old form fails, or test infrastructure
+    # (conftest.py, the runner's configuration, support files): see docs/gate.md.
+    test_roles: tuple[str, ...] = ("lead",)
+    # Extra verifier paths (globs or directories/); None: the runner's default
+    # (pytest: tests/ and test/; files: the test glob and its runner script; junit: its script).
+    verifier: tuple[str, ...] | None = None
 
 
 def read_suite_settings(config: Config) -> SuiteSettings:
@@ -231,6 +237,8 @@ def read_gate_settings(config: Config) -> GateSettings:
         protected_roles=_string_list(section, "protected_roles", d.protected_roles),
         reruns=section.positive_int("reruns", d.reruns),
         allow_removed_tests=allow,
+        test_roles=_string_list(section, "test_roles", d.test_roles),
+        verifier=_string_list(section, "verifier", ()) if "verifier" in section.data else None,
     )
 
 

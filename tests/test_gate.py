@@ -30,12 +30,16 @@ gate:
 
 @pytest.fixture
 def gated(work: WorkRepo, tmp_path: Path) -> WorkRepo:
-    """Upstream main with three passing tests and one failing, then the gate installed."""
+    """Upstream main with three passing tests and one failing, then the gate installed.
+
+    Test ``t/x.sh`` runs the "code" ``src/x.sh``: a push breaks code, not the tests (which
+    the gate judges in their old form)."""
     clone = work.first_clone
     (clone / "harness.yaml").write_text(CONFIG)
-    for name, body in {"t/a.sh": "exit 0\n", "t/b.sh": "exit 0\n", "t/c.sh": "exit 0\n", "t/d.sh": "exit 1\n"}.items():
-        (clone / name).parent.mkdir(exist_ok=True)
-        (clone / name).write_text(body)
+    for name, code in {"a": "exit 0\n", "b": "exit 0\n", "c": "exit 0\n", "d": "exit 1\n"}.items():
+        for path, body in {f"t/{name}.sh": f"exec sh src/{name}.sh\n", f"src/{name}.sh": code}.items():
+            (clone / path).parent.mkdir(exist_ok=True)
+            (clone / path).write_text(body)
     (clone / "verify").mkdir()
     (clone / "verify" / "check.sh").write_text("exit 0\n")
     git(clone, "add", "-A")
@@ -70,7 +74,7 @@ def baseline(work: WorkRepo, sha: str) -> set[str]:
 def test_push_breaking_a_passing_test_is_refused_and_names_it(gated: WorkRepo) -> None:
     clone = gated.clone("agent1")
     before = upstream_main(gated)
-    commit_file(clone, "t/b.sh", "echo 'wanted 1, got 2'\nexit 1\n", "break b")
+    commit_file(clone, "src/b.sh", "echo 'wanted 1, got 2'\nexit 1\n", "break b")
     result = push(clone)
     assert result.returncode != 0
     assert "ERROR t/b.sh: regression: passed at" in result.stderr
@@ -85,17 +89,17 @@ def test_clean_push_lands_and_a_newly_passing_test_ratchets_the_baseline_up(gate
     commit_file(clone, "t/e.sh", "exit 0\n", "add e")
     assert push(clone).returncode == 0
     assert baseline(gated, upstream_main(gated)) == {"t/a.sh", "t/b.sh", "t/c.sh", "t/e.sh"}
-    commit_file(clone, "t/d.sh", "exit 0\n", "fix d")
+    commit_file(clone, "src/d.sh", "exit 0\n", "fix d")
     assert push(clone).returncode == 0
     assert "t/d.sh" in baseline(gated, upstream_main(gated))
-    commit_file(clone, "t/d.sh", "exit 1\n", "break d again")
+    commit_file(clone, "src/d.sh", "exit 1\n", "break d again")
     refused = push(clone)
     assert refused.returncode != 0 and "ERROR t/d.sh: regression" in refused.stderr
 
 
 def test_client_side_harness_sees_exit_6_with_the_error_lines(gated: WorkRepo) -> None:
     clone = gated.clone("agent1")
-    commit_file(clone, "t/a.sh", "exit 3\n", "break a")
+    commit_file(clone, "src/a.sh", "exit 3\n", "break a")
     result = run_harness("gate", "--pre-push", "--agent", "core-dev-01", cwd=clone)
     assert result.returncode == 6, result.stderr
     assert "ERROR t/a.sh: regression: passed at" in result.stderr
@@ -107,7 +111,7 @@ def test_pre_push_function_passes_clean_work_and_refuses_regressions(gated: Work
     commit_file(ws.root, "t/e.sh", "exit 0\n", "add e")
     ok = pre_push(ws)
     assert ok is not None and ok.verdict is not None and ok.verdict.new_passes == ("t/e.sh",)
-    commit_file(ws.root, "t/c.sh", "exit 1\n", "break c")
+    commit_file(ws.root, "src/c.sh", "exit 1\n", "break c")
     with pytest.raises(Regressions) as caught:
         pre_push(ws)
     assert caught.value.exit_code == 6
@@ -124,7 +128,7 @@ def test_editing_the_verifier_or_config_to_hide_a_failure_is_refused(gated: Work
     git(clone, "reset", "-q", "--hard", "origin/main")
     # Narrow the suite so the broken test is not run, and break it.
     commit_file(clone, "harness.yaml", CONFIG.replace("t/*.sh", "t/[ac].sh"), "narrow suite")
-    commit_file(clone, "t/b.sh", "exit 1\n", "break b")
+    commit_file(clone, "src/b.sh", "exit 1\n", "break b")
     assert "ERROR harness.yaml: protected path" in push(clone).stderr
     # Even a role allowed to edit the config cannot relax the gate in the same push:
     # the gate reads the tests config of the old tip, never the pushed one.
@@ -137,7 +141,7 @@ def test_a_forged_baseline_in_the_pushed_tree_changes_nothing(gated: WorkRepo) -
     clone = gated.clone("agent1")
     forged = json.dumps({"tip": "x", "passed": ["t/a.sh"], "flaky": {}})
     commit_file(clone, "harness/baseline/forged.json", forged, "my baseline")
-    commit_file(clone, "t/c.sh", "exit 1\n", "break c")
+    commit_file(clone, "src/c.sh", "exit 1\n", "break c")
     result = push(clone)
     assert result.returncode != 0 and "ERROR t/c.sh: regression" in result.stderr
 
@@ -157,7 +161,7 @@ def test_lock_only_push_runs_no_tests(gated: WorkRepo, tmp_path: Path) -> None:
 
 def test_side_refs_are_not_gated(gated: WorkRepo) -> None:
     clone = gated.clone("agent1")
-    commit_file(clone, "t/a.sh", "exit 1\n", "broken work in progress")
+    commit_file(clone, "src/a.sh", "exit 1\n", "broken work in progress")
     assert push(clone, ref="refs/harness/parked/agent1/task-1").returncode == 0
     assert push(clone, ref="refs/harness/heartbeats/agent1").returncode == 0
 
@@ -231,12 +235,41 @@ def test_install_does_not_clobber_a_foreign_hook(work: WorkRepo) -> None:
     assert "harness pre-receive gate" in hook.read_text()
 
 
-def test_without_tests_or_gate_config_work_lands_without_starting_the_gate(work: WorkRepo) -> None:
+def test_without_tests_config_work_lands_without_a_test_run(work: WorkRepo) -> None:
     clone = work.clone("agent1")
     commit_file(clone, "src/app.py", "print('hi')\n", "work")
     assert push(clone).returncode == 0
-    assert not (work.upstream / "harness").exists()  # the Python gate never ran: no baseline, no log
+    # The Python gate decided (the hook reads no YAML), and ran no tests: no baseline, no log.
+    assert not (work.upstream / "harness" / "baseline").exists()
+    assert not (work.upstream / "harness" / "logs").exists()
     (clone / "harness.yaml").write_text("version: 1\nlocks: {lease_seconds: 60}\n")
     git(clone, "commit", "-qam", "loosen the lease")
     refused = push(clone)
     assert refused.returncode != 0 and "protected path" in refused.stderr  # still guarded
+
+
+def test_files_runner_a_failing_test_file_edited_to_pass_is_refused(gated: WorkRepo) -> None:
+    clone = gated.clone("agent1")
+    before = upstream_main(gated)
+    commit_file(clone, "t/d.sh", "exit 0\n", "make d pass")
+    refused = push(clone)
+    assert refused.returncode != 0 and upstream_main(gated) == before
+    assert (
+        "ERROR t/d.sh: changed test fails in its old form; only roles lead may change it (HARNESS_ROLE=lead git push)"
+        in refused.stderr
+    )
+    assert push(clone, role="lead").returncode == 0  # gate.test_roles defaults to the lead
+
+
+def test_files_runner_its_runner_script_is_part_of_the_verifier(gated: WorkRepo) -> None:
+    clone = gated.clone("agent1")
+    commit_file(clone, "run_one.sh", 'sh "$1"\n', "a runner script")
+    commit_file(clone, "harness.yaml", CONFIG.replace('run: "sh {test}"', 'run: "sh run_one.sh {test}"'), "use it")
+    assert push(clone, role="lead").returncode == 0
+    commit_file(clone, "run_one.sh", "exit 0\n", "faster")
+    commit_file(clone, "src/a.sh", "exit 1\n", "break a")
+    refused = push(clone)
+    assert refused.returncode != 0
+    assert "ERROR run_one.sh: test infrastructure changed by this push (not used for this run)" in refused.stderr
+    lead = push(clone, role="lead")  # allowed to change it, but not used to judge its own push
+    assert lead.returncode != 0 and "ERROR t/a.sh: regression" in lead.stderr

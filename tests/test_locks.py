@@ -167,8 +167,10 @@ def test_upstream_unreachable_is_one_clear_error_and_keeps_local_commit(work: Wo
 
 def test_foreign_lock_is_held_shown_and_never_deleted(work: WorkRepo) -> None:
     clone = work.first_clone
-    commit_file(clone, "current_tasks/lexer.txt", "Claude is on the lexer, back soon\n", "lock lexer")
-    git(clone, "push", "--quiet", "origin", "HEAD:main")
+    lock = commit_file(clone, "current_tasks/lexer.txt", "Claude is on the lexer, back soon\n", "lock lexer")
+    # The gate refuses new foreign files: this one is from before the gate (a converted repo).
+    git(clone, "push", "--quiet", "origin", "HEAD:refs/harness/import")
+    work.upstream_git("update-ref", "refs/heads/main", lock)
     with pytest.raises(LockHeld, match=r"lexer\.txt"):
         claim(work.workspace("a"), "lexer")
     rows = status(work.workspace("a")).rows

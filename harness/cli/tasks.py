@@ -22,6 +22,9 @@ def tasks() -> None:
 @click.option("--body", default="", help="details for the agent")
 @click.option("--depends-on", multiple=True, help="task ids that must be done first (repeatable)")
 @click.option("--files", multiple=True, help="paths/globs the task will touch (repeatable)")
+@click.option(
+    "--accept", multiple=True, help="a test that decides the task: done only when it passes in the gate (repeatable)"
+)
 @click.option("--priority", type=int, default=0, help="higher runs first")
 @click.option("--role", default=None, help="only agents of this role take it")
 @common
@@ -31,6 +34,7 @@ def add(
     body: str,
     depends_on: tuple[str, ...],
     files: tuple[str, ...],
+    accept: tuple[str, ...],
     priority: int,
     role: str | None,
     repo: Path,
@@ -40,7 +44,16 @@ def add(
     from harness.tasks.ops import add_task
     from harness.tasks.specs import TaskSpec
 
-    spec = TaskSpec(id=task, title=title, body=body, depends_on=depends_on, files=files, priority=priority, role=role)
+    spec = TaskSpec(
+        id=task,
+        title=title,
+        body=body,
+        depends_on=depends_on,
+        files=files,
+        accept=accept,
+        priority=priority,
+        role=role,
+    )
     published = add_task(workspace(repo, agent), spec)
     click.echo(f"added task {task} at {published.commit}")
 
@@ -60,7 +73,8 @@ def list_(as_json: bool, repo: Path, agent: str | None) -> None:
         return
     for row in rows:
         detail = f"  ({row.detail})" if row.detail else ""
-        click.echo(f"{row.state:8} {row.id:30} p{row.priority:<3} {row.title}{detail}")
+        accept = f"  [accept: {', '.join(row.accept)}]" if row.accept else ""
+        click.echo(f"{row.state:8} {row.id:30} p{row.priority:<3} {row.title}{detail}{accept}")
     if not rows:
         click.echo("no task specs yet: harness tasks add ID --title TEXT")
 

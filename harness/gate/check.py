@@ -1,11 +1,9 @@
-"""The gate: a push to ``main`` may not break a test that passed at the old tip.
+"""The gate's two entry points around ``judge.judge_push``.
 
-The same check runs in two places: ``pre_receive`` on the bare upstream (the authority:
-it tests the exact pushed commit, reads the baseline of the old tip, serializes test runs,
-and writes the new tip's baseline) and ``pre_push`` in an agent's clone (the same check
-before pushing, so the loop learns early and cheaply). Lock-only pushes (only
-``current_tasks/`` changed) skip the tests: claims must stay fast. Protected paths (the
-verifier, harness.yaml) can be changed only by the roles ``gate.protected_roles`` names.
+``pre_receive`` on the bare upstream is the authority: it judges the exact pushed commit
+against the old tip (its verifier and baseline), serializes test runs, and stores the new
+tip's baseline. ``pre_push`` in an agent's clone runs the same judgement before pushing,
+so the loop learns early and cheaply. What the judgement decides: judge.py, docs/gate.md.
 """
 
 from __future__ import annotations
@@ -17,25 +15,15 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
-from harness.config import (
-    CONFIG_NAME,
-    GateSettings,
-    SuiteSettings,
-    parse_config,
-    read_gate_settings,
-    read_suite_settings,
-)
-from harness.errors import ConfigError, GateRefused, HarnessError
-from harness.gate.baseline import Baseline, BaselineStore, Judgement, judge, next_baseline
+from harness.errors import GateRefused, HarnessError
+from harness.gate.baseline import BaselineStore, Judgement
+from harness.gate.judge import judge_push, quick_judgement
+from harness.gate.runs import GateSite
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
 from harness.git.upstream import local_upstream_path
-from harness.locks.lockfile import LOCK_DIR
-from harness.testing import output
 from harness.testing.model import RunResult
-from harness.testing.suite import run_suite
 from harness.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -58,134 +46,14 @@ class GateResult:
     run: RunResult | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class GateSite:
-    """Where a gate check reads objects, keeps baselines and writes its scratch files."""
-
-    repo: GitRepo  # can read the old and the new commit (in a hook: the quarantine too)
-    stores: tuple[BaselineStore, ...]  # read in order
-    write: BaselineStore  # where this site records baselines it measured
-    scratch: Path
-    role: str
-
-
-def changed_paths(repo: GitRepo, old: str | None, new: str) -> list[str]:
-    if old is None:
-        return repo.out("ls-tree", "-r", "--name-only", new).splitlines()
-    raw = repo.run("diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new).stdout
-    return [p for p in raw.decode(errors="replace").split("\0") if p]
-
-
-def is_lock_only(paths: Sequence[str]) -> bool:
-    return all(p.startswith(f"{LOCK_DIR}/") for p in paths)
-
-
-def protected_hits(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    def hit(path: str, pattern: str) -> bool:
-        return fnmatch(path, pattern) or path.startswith(pattern.rstrip("/") + "/")
-
-    return [p for p in paths if any(hit(p, pat) for pat in patterns)]
-
-
-def settings_at(repo: GitRepo, tip: str) -> tuple[SuiteSettings, GateSettings]:
-    """The tests/gate config as committed at ``tip`` — never the pushed content's."""
-    blob = repo.read_blobs(tip, [CONFIG_NAME]).get(CONFIG_NAME)
-    config = parse_config(blob, f"{tip[:12]}:{CONFIG_NAME}")
-    return read_suite_settings(config), read_gate_settings(config)
-
-
-def export_tree(repo: GitRepo, commit: str, dest: Path) -> Path:
-    """A plain checkout of ``commit`` at ``dest``, made through a private index."""
-    dest.mkdir(parents=True, exist_ok=True)
-    env = {"GIT_INDEX_FILE": str(dest.parent / f".{dest.name}.index")}
-    repo.run("read-tree", commit, env=env)
-    repo.run(f"--work-tree={dest}", "checkout-index", "-a", "-f", env=env)
-    Path(env["GIT_INDEX_FILE"]).unlink(missing_ok=True)
-    return dest
-
-
 def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
-    """Raise Regressions when ``new`` would break what passed at ``old``; else store the new baseline."""
-    paths = changed_paths(site.repo, old, new)
-    if is_lock_only(paths):
-        return GateResult(new, skipped="lock-only push" if paths else "no file changed")
-    try:
-        suite, gate = settings_at(site.repo, old or new)
-    except ConfigError:
-        # A broken harness.yaml at the tip must stay fixable: only a default-protected role
-        # (lead) may push the fix, tested with the pushed config.
-        if old is None or site.role not in GateSettings().protected_roles:
-            raise
-        say("gate: harness.yaml at the old tip is unreadable; testing this lead push with the pushed config")
-        suite, gate = settings_at(site.repo, new)
-    touched = protected_hits(paths, gate.protected)
-    if touched and site.role not in gate.protected_roles:
-        allowed = ", ".join(gate.protected_roles) or "no role"
-        lines = [
-            f"ERROR {p}: protected path; only {allowed} may change it (this push: role {site.role or 'none'})"
-            for p in touched
-        ]
-        raise Regressions(f"refused: the push changes {len(touched)} protected path(s)", lines)
-    if CONFIG_NAME in paths:
-        _require_valid_config(site, new)
-    old_baseline = _baseline_for(site, old, suite, say)
-    tree = export_tree(site.repo, new, site.scratch / f"tree-{new[:12]}")
-    say(f"gate: testing {new[:12]} against the baseline of {old[:12] if old else '(none)'}")
-    run = run_suite(tree, suite, site.scratch / f"gate-{new[:12]}.log", say=say)
-    durable_log = _keep_log(site, run.log_path)
-
-    def rerun(ids: Sequence[str]) -> RunResult:
-        say(f"gate: re-running {len(ids)} failing test(s) before calling them regressions")
-        return run_suite(tree, suite, site.scratch / f"rerun-{new[:12]}.log", only=ids)
-
-    verdict = judge(old_baseline, run, rerun, gate)
-    if not verdict.ok:
-        lines = output.error_lines(run, verdict.regressions, suite.max_errors)
-        lines = [ln for ln in lines if ln.startswith("ERROR (run)") or "regression:" in ln or ln.startswith("...")]
-        raise Regressions(
-            f"refused: {len(verdict.regressions)} test(s) that passed at {old_baseline.tip[:12]} now fail",
-            [*lines, f"log: {durable_log}"],
-        )
-    if CONFIG_NAME in paths and settings_at(site.repo, new)[0] != suite:
-        # The push changes how tests run: what passed under the old settings says nothing
-        # about the new ones, so the new tip's baseline is measured under its own settings
-        # by the next gated push (see _baseline_for) instead of being inherited.
-        say(f"gate: test settings changed; the baseline of {new[:12]} will be measured at the next push")
-    else:
-        site.write.save(next_baseline(old_baseline, new, verdict))
-    return GateResult(new, verdict=verdict, run=run)
-
-
-def _require_valid_config(site: GateSite, new: str) -> None:
-    """A push may not leave a harness.yaml on main that the next push cannot read."""
-    try:
-        settings_at(site.repo, new)
-    except ConfigError as exc:
-        raise Regressions("refused: the pushed harness.yaml is invalid", [f"ERROR {CONFIG_NAME}: {exc}"]) from exc
-
-
-def _baseline_for(site: GateSite, old: str | None, suite: SuiteSettings, say: Say) -> Baseline:
-    if old is None:
-        return Baseline("0" * 40, frozenset())
-    for store in (*site.stores, site.write):
-        found = store.load(old)
-        if found is not None:
-            return found
-    # First gated push after install (or a tip made before the gate): measure the old tip.
-    say(f"gate: no baseline for {old[:12]} yet; running the suite there once")
-    tree = export_tree(site.repo, old, site.scratch / f"tree-{old[:12]}")
-    run = run_suite(tree, suite, site.scratch / f"baseline-{old[:12]}.log", say=say)
-    baseline = Baseline(old, frozenset(run.passed()))
-    site.write.save(baseline)
-    return baseline
-
-
-def _keep_log(site: GateSite, log: Path) -> Path:
-    """Scratch is deleted after the check; the log the pusher is pointed at must stay."""
-    keep = site.write.directory.parent / "logs" / log.name
-    keep.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(log, keep)
-    return keep
+    """Raise Regressions when ``new`` may not replace ``old``; else store the new baseline."""
+    decision = judge_push(site, old, new, say)
+    if not decision.ok:
+        raise Regressions(decision.headline, decision.errors)
+    if decision.baseline is not None:
+        site.write.save(decision.baseline)
+    return GateResult(new, decision.skipped, decision.verdict, decision.run)
 
 
 @contextmanager
@@ -281,7 +149,10 @@ def pre_receive(git_dir: Path, stdin: str, branch: str, say: Say) -> int:
 
 
 def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str, say: Say) -> None:
-    if is_lock_only(changed_paths(repo, old, new)):
+    quick = quick_judgement(repo, old, new)  # outside the lock: claims never queue behind a test run
+    if quick is not None and not quick.ok:
+        raise Regressions(quick.headline, quick.errors)
+    if quick is not None:
         return
     _require_unmoved(repo, target, old)
     with serialized(state / "gate.lock"):

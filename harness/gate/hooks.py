@@ -1,13 +1,16 @@
 """``harness hooks install``: the pre-receive gate on the bare upstream.
 
-The hook is a short sh script. It decides lock-only pushes (only ``current_tasks/``
-changed) itself, with one ``git diff-tree`` whose listing the shell reads, and no Python
-start-up, so claims cost about what an unhooked push costs. It also lets through, the same
-way, a push to a main whose harness.yaml configures neither ``tests:`` nor ``gate:`` when
-the push leaves harness.yaml alone (one ``git grep`` more): there is nothing to test and
-nothing protected. Any other update of the gated branch is handed, with the same stdin, to
-``harness gate --pre-receive`` run by the Python recorded at install time.
-Other refs (heartbeats, orphans, parked work) pass untouched.
+The hook is a short sh script. It decides one thing itself, from the pushed paths only:
+a lock-only update of the gated branch (a fast-forward whose every changed path is a plain
+``current_tasks/<name>.lock`` or ``current_tasks/README.md``) passes with one ``git
+merge-base`` and one ``git diff-tree``, and no Python start-up, so claims cost about what an
+unhooked push costs. It never reads harness.yaml: any other update of the gated branch is
+handed, with the same stdin, to ``harness gate --pre-receive`` run by the Python recorded at
+install time, which parses the config with config.py (one parser decides) and judges the
+push (judge.py). Other refs (heartbeats, orphans, parked work) pass untouched.
+
+Install also sets ``receive.denyNonFastForwards`` on the upstream: main only moves forward,
+even for a forced push, and even where the hook is not reached.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.git.repo import GitRepo
 
 MARKER = "# harness pre-receive gate"
 
@@ -32,27 +36,27 @@ while read -r old new ref; do
 "
   [ -z "$need" ] && [ "$ref" = "$target" ] || continue
   if [ "$old" = "$zero" ] || [ "$new" = "$zero" ]; then need=1; continue; fi
-  # One listing of the changed paths decides, read by the shell itself (no grep processes).
-  changed=$(git diff-tree -r --no-renames --name-only "$old" "$new") || {{ need=1; continue; }}
-  work=
-  while IFS= read -r path; do
+  git merge-base --is-ancestor "$old" "$new" || {{ need=1; continue; }}
+  # Raw listing, read by the shell itself: ":oldmode newmode oldsha newsha status<TAB>path".
+  changed=$(git diff-tree -r --no-renames "$old" "$new") || {{ need=1; continue; }}
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    rest=${{line#:* }}
+    mode=${{rest%% *}}
+    path=${{line#*	}}
+    case $mode in 100644|000000) ;; *) need=1 ;; esac
     case $path in
-      '') ;;
-      current_tasks/*) ;;
-      harness.yaml) need=1 ;;
-      *) work=1 ;;
+      current_tasks/*/*) need=1 ;;
+      current_tasks/README.md|current_tasks/*.lock) ;;
+      *) need=1 ;;
     esac
   done <<LISTING
 $changed
 LISTING
-  # Lock-only (no change outside current_tasks/) passes. So does work when the old tip
-  # configures no tests and no gate: then only harness.yaml is protected, and a change to
-  # it was caught above.
-  [ -z "$need" ] && [ -n "$work" ] || continue
-  git grep -qE '^(tests|gate):' "$old" -- harness.yaml && need=1
 done
 [ -n "$need" ] || exit 0
-printf '%s' "$input" | exec {python} -m harness gate --pre-receive --branch {branch}
+# -I: the pusher's PYTHONPATH, PYTHONSTARTUP or a sitecustomize on it never reach the gate.
+printf '%s' "$input" | exec {python} -I -m harness gate --pre-receive --branch {branch}
 """
 
 
@@ -79,4 +83,6 @@ def install_hooks(upstream: Path, branch: str = "main", python: str | None = Non
     tmp.write_text(hook_script(branch, python or sys.executable), encoding="utf-8")
     tmp.chmod(0o755)
     tmp.replace(hook)
+    # main only moves forward (refs/heads/* only: heartbeats are force-pushed elsewhere).
+    GitRepo(upstream, env={"GIT_DIR": str(upstream)}).run("config", "receive.denyNonFastForwards", "true")
     return hook

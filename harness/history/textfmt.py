@@ -20,8 +20,7 @@ def human_age(seconds: float | None) -> str:
 def status_lines(report: StatusReport) -> list[str]:
     lines = list(report.notes)
     if not report.rows:
-        lines.append("no locks held")
-        return lines
+        return [*lines, "no locks held", report.role_trust]
     lines.append(f"{'TASK':28} {'AGENT':18} {'ROLE':10} {'AGE':>7} {'BEAT':>7}  STATE")
     for row in report.rows:
         if row.kind is not StatusKind.LOCK:
@@ -34,4 +33,5 @@ def status_lines(report: StatusReport) -> list[str]:
             f"{row.task:28} {row.agent or '?':18} {row.role or '-':10} {human_age(row.age_seconds):>7} "
             f"{human_age(row.heartbeat_age_seconds):>7}  {state}"
         )
+    lines.append(report.role_trust)
     return lines

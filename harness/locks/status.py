@@ -39,14 +39,22 @@ class StatusRow:
     container: str | None = None  # the holder's container state in a Docker fleet; "gone" if none
 
 
+# Nothing authenticates a pusher yet: the gate's roles are what the pushing process says
+# (docs/gate.md, "Roles and their limits"). Shown by every `harness status`.
+ROLE_TRUST = (
+    "roles: unverified: HARNESS_ROLE is the pusher's word; a local upstream cannot prove who pushes (docs/gate.md)"
+)
+
+
 @dataclass(frozen=True)
 class StatusReport:
     tip: str | None
     rows: list[StatusRow]
     notes: list[str]  # what reconciliation settled
+    role_trust: str = ROLE_TRUST
 
     def to_json(self) -> dict[str, Any]:
-        return {"tip": self.tip, "locks": [asdict(r) for r in self.rows], "notes": self.notes}
+        return {"tip": self.tip, "locks": [asdict(r) for r in self.rows], "notes": self.notes, "roles": self.role_trust}
 
 
 def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
@@ -99,4 +107,4 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
 def with_containers(report: StatusReport, states: Mapping[str, str]) -> StatusReport:
     """The report with each holder's container state (``states``: agent -> state, from ps)."""
     rows = [replace(r, container=states.get(r.agent, "gone")) if r.agent else r for r in report.rows]
-    return StatusReport(report.tip, rows, report.notes)
+    return replace(report, rows=rows)

@@ -52,7 +52,8 @@ def render(ws: Workspace, data: PromptInput) -> str:
             "## Your task: choose one",
             f"Run `harness tasks next --role {data.role}` (or `harness status`) and claim ONE task with",
             f"`harness claim TASK --role {data.role}`. Exit 3 or 4 means: pick another one.",
-            "When finished, `harness release TASK --done` pushes your commits with the release;",
+            "When finished, `harness release TASK --done` pushes your commits with the release",
+            "(a task whose spec names `accept:` tests is done only when the gate sees them pass);",
             "`harness release TASK --abandon` hands the task back. The loop hands back any lock you",
             "leave behind when the session ends.",
         ]
@@ -69,6 +70,8 @@ def _queue_lines(data: PromptInput) -> list[str]:
             lines += ["", spec.body.strip()]
         if spec.files:
             lines += ["", f"Files this task touches: {', '.join(spec.files)}"]
+        if spec.accept:
+            lines += ["", *acceptance_lines(spec)]
     lines += [
         "",
         "Commit your work in small commits on the current branch and exit. Do NOT push and do NOT",
@@ -78,6 +81,16 @@ def _queue_lines(data: PromptInput) -> list[str]:
         "Print `ERROR <what>: <why>` lines for problems the next agent must know about.",
     ]
     return lines
+
+
+def acceptance_lines(spec: TaskSpec) -> list[str]:
+    """What decides the task: its acceptance tests, as the gate will judge them."""
+    return [
+        "Acceptance: this task is done only when these tests pass in the gate, in their form on",
+        "main (the gate runs them as main has them; editing them does not count):",
+        *(f"- `{test}`" for test in spec.accept),
+        "Run them with `harness test` (or pytest on the ids) before you finish.",
+    ]
 
 
 def write_prompt(path: Path, text: str) -> Path:

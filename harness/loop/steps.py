@@ -221,7 +221,7 @@ def _integrate_once(
         ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}; this loop leaves it to others")
         event.error = str(exc)
         _drop_local_work(ws)
-        hand_back(ctx, spec.id, "push refused")
+        hand_back(ctx, spec.id, f"push refused: {exc}")  # the refusal (failing tests) stays with the task
         return IterationOutcome.REFUSED
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")

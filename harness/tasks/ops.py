@@ -46,6 +46,7 @@ class TaskRow:
     priority: int
     role: str | None
     depends_on: list[str]
+    accept: list[str]
 
 
 def task_rows(snap: Snapshot) -> list[TaskRow]:
@@ -71,6 +72,7 @@ def task_rows(snap: Snapshot) -> list[TaskRow]:
                 priority=spec.priority,
                 role=spec.role,
                 depends_on=list(spec.depends_on),
+                accept=list(spec.accept),
             )
         )
     return rows

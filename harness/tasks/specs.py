@@ -23,7 +23,19 @@ from harness.yamlio import load_mapping
 
 TASK_DIR = "tasks"
 SPEC_SUFFIX = ".yaml"
-_SPEC_KEYS = {"id", "title", "body", "depends_on", "files", "priority", "role", "status", "created_at", "done_by"}
+_SPEC_KEYS = {
+    "id",
+    "title",
+    "body",
+    "depends_on",
+    "files",
+    "accept",
+    "priority",
+    "role",
+    "status",
+    "created_at",
+    "done_by",
+}
 STATUSES = ("open", "done")
 
 
@@ -34,6 +46,8 @@ class TaskSpec:
     body: str = ""
     depends_on: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    # Tests that decide the task: it is done only when they pass under the gate's verifier.
+    accept: tuple[str, ...] = ()
     priority: int = 0
     role: str | None = None
     status: str = "open"
@@ -50,6 +64,8 @@ class TaskSpec:
             data["body"] = self.body
         data["depends_on"] = list(self.depends_on)
         data["files"] = list(self.files)
+        if self.accept:
+            data["accept"] = list(self.accept)
         data["priority"] = self.priority
         if self.role:
             data["role"] = self.role
@@ -104,6 +120,7 @@ def _spec_from_mapping(path: str, task: str, data: Mapping[str, Any]) -> TaskSpe
         body=str(data.get("body") or ""),
         depends_on=tuple(_id_list(fail, "depends_on", data.get("depends_on"))),
         files=tuple(_string_list(fail, "files", data.get("files"))),
+        accept=tuple(_test_ids(fail, data.get("accept"))),
         priority=priority,
         role=role,
         status=status,
@@ -118,6 +135,16 @@ def _string_list(fail: Any, key: str, value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise fail(key, f"expected a list of strings, got {value!r}")
     return list(value)
+
+
+def _test_ids(fail: Any, value: object) -> list[str]:
+    """``accept:``: test ids as ``harness test`` prints them (``tests/test_x.py::test_y``,
+    a file, or a ``files`` runner's path)."""
+    ids = _string_list(fail, "accept", value)
+    for test in ids:
+        if test != test.strip() or "\n" in test:
+            raise fail("accept", f"{test!r} is not a test id; write it as `harness test` prints it")
+    return ids
 
 
 def _id_list(fail: Any, key: str, value: object) -> list[str]:
