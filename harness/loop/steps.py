@@ -27,6 +27,7 @@ from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome
 from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_in_progress, rebase_onto_upstream
 from harness.loop.session import run_agent
+from harness.loop.submit import fast_sample_regressions, queue_enabled, submit_work
 from harness.tasks.specs import TaskSpec, claimable
 from harness.workspace import Workspace
 
@@ -204,6 +205,8 @@ def _integrate_once(
         outcome = _rebase_by_class(ctx, spec, iteration, event)
         if outcome is not None:
             return outcome
+    if queue_enabled(ctx):
+        return _submit_to_queue(ctx, spec, iteration, event, state)
     picker, chosen = next_claim_picker(ctx, event)
     try:
         gate(ctx)
@@ -235,6 +238,28 @@ def _integrate_once(
     if released.next_claim is not None:
         ctx.preclaimed = chosen[released.next_claim.task]
     return IterationOutcome.DONE
+
+
+def _submit_to_queue(
+    ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]
+) -> IterationOutcome:
+    regressions = fast_sample_regressions(ctx)
+    if regressions:
+        event.pushes_refused += 1
+        event.error = regressions[0]
+        for line in regressions:
+            ctx.say(line)
+        hand_back(ctx, spec.id, f"the fast sample found {len(regressions)} regression(s)")
+        return IterationOutcome.REFUSED
+    try:
+        return submit_work(ctx, spec, iteration, event)
+    except Fenced as exc:
+        ctx.say(f"ERROR {spec.id}: {exc}")
+        event.error = str(exc)
+        return IterationOutcome.FENCED
+    except RebaseConflict as exc:
+        state["rebase"] = True
+        raise retry.PushRaceLost("a conflicting change landed before the submission") from exc
 
 
 def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome | None:
