@@ -268,6 +268,9 @@ class QueueSettings:
     parallel: int = 0  # test runs at once (speculation, culprit search); 0: what the cores allow
     poll_seconds: float = 0.2  # how often an idle runner looks for submissions
     max_attempts: int = 3  # refusals before a task is set aside as blocked (tasks.max_attempts)
+    # The loop runs the agent's --fast sample before submitting. Off by default: the prompts
+    # already have the agent run it in its session, and the batch split is the safety net.
+    fast_sample: bool = False
 
     def runs_at_once(self) -> int:
         return self.parallel or max(1, min(4, (os.cpu_count() or 2)))
@@ -275,13 +278,14 @@ class QueueSettings:
 
 def read_queue_settings(config: Config) -> QueueSettings:
     section = _Reader(config.path, config.raw).mapping("queue")
-    section.reject_unknown({"enabled", "batch_size", "parallel", "poll_seconds"})
+    section.reject_unknown({"enabled", "batch_size", "parallel", "poll_seconds", "fast_sample"})
     tasks = _Reader(config.path, config.raw).mapping("tasks")
     tasks.reject_unknown({"max_attempts"})
     d = QueueSettings()
-    enabled = section.data.get("enabled", d.enabled)
-    if not isinstance(enabled, bool):
-        raise section.fail("enabled", f"expected true or false, got {enabled!r}")
+    enabled, fast_sample = section.data.get("enabled", d.enabled), section.data.get("fast_sample", d.fast_sample)
+    for key, flag in (("enabled", enabled), ("fast_sample", fast_sample)):
+        if not isinstance(flag, bool):
+            raise section.fail(key, f"expected true or false, got {flag!r}")
     poll = section.data.get("poll_seconds", d.poll_seconds)
     if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0.01 <= poll <= 60:
         raise section.fail("poll_seconds", f"expected seconds from 0.01 to 60, got {poll!r}")
@@ -291,6 +295,7 @@ def read_queue_settings(config: Config) -> QueueSettings:
         parallel=section.positive_int("parallel", d.parallel),
         poll_seconds=float(poll),
         max_attempts=tasks.positive_int("max_attempts", d.max_attempts),
+        fast_sample=fast_sample,
     )
     if settings.batch_size == 0:
         raise section.fail("batch_size", "expected at least 1 submission per batch")

@@ -223,3 +223,32 @@ def test_a_second_runner_refuses_while_the_first_serves(queued: WorkRepo) -> Non
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=60)
     assert first.returncode == 0
+
+
+def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) -> None:
+    clone = queued.first_clone
+    for t in ("w1", "w2", "w3"):
+        (clone / "tasks" / f"{t}.yaml").write_text(f"title: {t}\nbody: |\n  @write src/{t}.txt\n  {t}\n  @end\n")
+    git(clone, "rm", "-q", *[f"tasks/{t}.yaml" for t in TASKS])
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "three tasks for the builtin agent")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    agent = queued.clone("loop")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "harness", "queue", "run"], cwd=clone, start_new_session=True, stdout=subprocess.PIPE
+    )
+    try:
+        loop = run_harness(
+            "loop", "--role", "core-dev", "--backend", "builtin", "--agent", "a1", "--exit-when-idle",
+            "--idle-backoff", "0.1", cwd=agent, env={"HARNESS_ROLE": "core-dev"}, timeout=300,
+        )  # fmt: skip
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=60)
+    assert loop.returncode == 0, loop.stdout + loop.stderr
+    events = (agent / "agent_logs" / "events.jsonl").read_text().splitlines()
+    # Each task submitted and the loop went straight on; it ended once the runner landed them.
+    assert [json.loads(line)["outcome"] for line in events] == ["queued", "queued", "queued"]
+    assert [queued.upstream_file(f"src/{t}.txt") for t in ("w1", "w2", "w3")] == ["w1\n", "w2\n", "w3\n"]
+    assert locks(queued) == [] and queue_refs(queued) == []
+    assert 1 <= int(journal(queued)["suite_runs"]) <= 3  # type: ignore[call-overload]

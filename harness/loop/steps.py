@@ -115,8 +115,12 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[T
                 ctx.say(f"ERROR {problem}")
         ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
         if not ranked:
+            # Open tasks held by others (or waiting in the merge queue) may come back: wait for
+            # them. Done and blocked ones will not.
             open_left = [
-                s for s in snap.specs.values() if not s.done and s.role in (None, ctx.role) and s.id not in ctx.skip
+                s
+                for s in snap.specs.values()
+                if s.status == "open" and s.role in (None, ctx.role) and s.id not in ctx.skip
             ]
             return None, not open_left
         spec = spread(ranked, ws.agent, attempt)

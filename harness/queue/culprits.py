@@ -32,7 +32,7 @@ class Split:
 
 
 def split_batch(
-    upstream: Path, red: Batch, lines: tuple[str, ...], judge: Judge, pool: Executor, jobs: int
+    upstream: Path, main_ref: str, red: Batch, lines: tuple[str, ...], judge: Judge, pool: Executor, jobs: int
 ) -> Split:
     members = list(red.members)
     role = members[0].role
@@ -45,7 +45,9 @@ def split_batch(
             return Verdict.GOOD  # the base itself: main, green by construction
         if subset == full:
             return Verdict.BAD
-        batch = build(open_upstream(upstream), red.base, [members[i] for i in sorted(subset)])
+        repo = open_upstream(upstream)
+        tip = repo.rev_parse(main_ref)
+        batch = build(repo, red.base, [members[i] for i in sorted(subset)], check_locks_at=tip)
         builds[subset] = batch
         if batch.rejected:
             failures[subset] = tuple(reason for _, reason in batch.rejected.values())

@@ -87,6 +87,8 @@ class Runner:
     def serve(self, stop: Callable[[], bool], until_empty: bool = False) -> None:
         try:
             while not stop():
+                if not (self.upstream / "HEAD").exists():
+                    raise HarnessError(f"{self.upstream}: the upstream is gone; the queue runner stops")
                 try:
                     worked = self.cycle()
                 except HarnessError as exc:
@@ -104,10 +106,13 @@ class Runner:
 
     def cycle(self) -> bool:
         """Start what can start, take the oldest result if it is ready; True when anything moved."""
+        # Submissions first, then main: an agent fetched main before it pushed its submission,
+        # so main read now contains every commit a submission was built on.
+        subs = read_submissions(self.repo)
         tip = self.repo.rev_parse(main_ref(self.branch))
         if tip is None:
             return False
-        subs = self._settle_landed(read_submissions(self.repo), tip)
+        subs = self._settle_landed(subs, tip)
         started = self._start_flights(subs, tip)
         if not self.flights:
             return started
@@ -165,7 +170,9 @@ class Runner:
             group = [s for s in pending if s.role == role][: self.settings.batch_size]
             pending = [s for s in pending if s not in group]
             base = self.flights[-1].batch.head if self.flights else tip
-            batch = build(self.repo, base, group)
+            # Fencing and "only its own lock" are judged at main's tip: a speculative base is an
+            # older main plus a batch, and lacks the claims made since.
+            batch = build(self.repo, base, group, check_locks_at=tip)
             for sub, reason in batch.rejected.values():
                 self._refuse(sub, [f"ERROR {sub.task}: {reason}"], counts=False)
             if not batch.members:
@@ -197,7 +204,8 @@ class Runner:
             return
         self.say(f"queue: batch of {len(batch.members)} failed; looking for the culprits")
         jobs = self.settings.runs_at_once()
-        split = split_batch(self.upstream, batch, judgement.lines, self.verifier.judge, self.pool, jobs)
+        ref = main_ref(self.branch)
+        split = split_batch(self.upstream, ref, batch, judgement.lines, self.verifier.judge, self.pool, jobs)
         for sub, lines in split.culprits.values():
             self._refuse(sub, lines, counts=True)
         if split.good is not None:
