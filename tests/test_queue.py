@@ -252,3 +252,42 @@ def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) 
     assert [queued.upstream_file(f"src/{t}.txt") for t in ("w1", "w2", "w3")] == ["w1\n", "w2\n", "w3\n"]
     assert locks(queued) == [] and queue_refs(queued) == []
     assert 1 <= int(journal(queued)["suite_runs"]) <= 3  # type: ignore[call-overload]
+
+
+def test_status_shows_a_submitted_task_as_queued_and_queue_status_lists_it(queued: WorkRepo) -> None:
+    assert submit(queued, "t1", "src/t1.txt", "t1\n").returncode == 0
+    shown = run_harness("status", "--json", cwd=queued.clone("viewer"))
+    assert shown.returncode == 0, shown.stderr
+    (row,) = json.loads(shown.stdout)["locks"]
+    assert row["task"] == "t1" and row["queued"] is True and row["stale"] is False
+    assert "queued" in run_harness("status", cwd=queued.base / "clones" / "viewer").stdout
+    listed = run_harness("queue", "status", "--json", cwd=queued.first_clone)
+    assert listed.returncode == 0, listed.stderr
+    assert [item["task"] for item in json.loads(listed.stdout)["queued"]] == ["t1"]
+    assert run_queue(queued).returncode == 0
+    after = json.loads(run_harness("queue", "status", "--json", cwd=queued.first_clone).stdout)
+    assert after["queued"] == [] and [(e["task"], e["state"]) for e in after["finished"]] == [("t1", "landed")]
+    assert after["suite_runs_per_landed"] == 1.0
+
+
+def test_up_starts_the_queue_runner_and_down_stops_it(queued: WorkRepo, tmp_path: Path) -> None:
+    clone = queued.first_clone
+    for t in TASKS:
+        (clone / "tasks" / f"{t}.yaml").write_text(f"title: {t}\nbody: |\n  @write src/{t}.txt\n  {t}\n  @end\n")
+    git(clone, "commit", "-qam", "tasks for the builtin agent")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    up = run_harness(
+        "up", "--roles", "core-dev=3", "--name", "fq", "--backend", "builtin",
+        "--loop-arg=--idle-backoff=0.2", cwd=clone, env=env,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "queue runner: pid" in up.stdout
+    landed = lambda: all(spec(queued, t).get("status") == "done" for t in TASKS)  # noqa: E731
+    wait_until(landed, "the fleet and the queue to land every task", 300)
+    assert int(journal(queued)["suite_runs"]) < len(TASKS)  # type: ignore[call-overload]
+    down = run_harness("down", "--name", "fq", "--timeout", "30", cwd=clone, env=env)
+    assert down.returncode == 0 and "stopped the queue runner" in down.stdout, down.stdout + down.stderr
+    from harness.queue.service import serving_pid
+
+    wait_until(lambda: serving_pid(queued.upstream) is None, "the queue runner to stop", 60)

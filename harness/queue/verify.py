@@ -16,7 +16,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.gate.baseline import BaselineStore
-from harness.gate.check import GateSite, Regressions, check, scratch_dir
+from harness.gate.check import scratch_dir
+from harness.gate.judge import judge_push
+from harness.gate.runs import GateSite
 from harness.git.repo import GitRepo
 from harness.queue.landing import only_bookkeeping
 
@@ -51,11 +53,13 @@ class Verifier:
         with scratch_dir(self.state / "tmp") as scratch:
             site = GateSite(repo=repo, stores=(), write=self.baselines, scratch=scratch, role=role)
             try:
-                check(site, base, head, _quiet)
-            except Regressions as exc:
-                return Judgement(False, (exc.headline, *exc.lines), time.monotonic() - started)
+                decision = judge_push(site, base, head, _quiet)
             except HarnessError as exc:
                 return Judgement(False, (f"ERROR gate: {exc}",), time.monotonic() - started)
+        if not decision.ok:
+            return Judgement(False, (decision.headline, *decision.errors), time.monotonic() - started)
+        if decision.baseline is not None:
+            self.baselines.save(decision.baseline)
         return Judgement(True, (), time.monotonic() - started)
 
     def inherit_bookkeeping_baseline(self, repo: GitRepo, tip: str) -> None:
