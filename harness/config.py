@@ -6,6 +6,7 @@ A missing harness.yaml means "all defaults", so harness works on a plain reposit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,7 @@ class _Reader:
         return _Reader(self.path, value, f"{self.prefix}{key}.")
 
 
-TOP_LEVEL_KEYS = {"version", "branch", "locks", "roles", "agent", "tests", "gate", "loop", "fleet"}
+TOP_LEVEL_KEYS = {"version", "branch", "locks", "roles", "agent", "tests", "gate", "loop", "fleet", "queue", "tasks"}
 
 
 def load_config(root: Path) -> Config:
@@ -256,3 +257,48 @@ def _fraction(section: _Reader, key: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.01 <= value <= 0.10:
         raise section.fail(key, f"expected a fraction from 0.01 to 0.10, got {value!r}")
     return float(value)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """``queue:`` and ``tasks.max_attempts`` — the merge queue (docs/queue.md)."""
+
+    enabled: bool = False
+    batch_size: int = 16  # submissions tested together at most
+    parallel: int = 0  # test runs at once (speculation, culprit search); 0: what the cores allow
+    poll_seconds: float = 0.2  # how often an idle runner looks for submissions
+    max_attempts: int = 3  # refusals before a task is set aside as blocked (tasks.max_attempts)
+    # The loop runs the agent's --fast sample before submitting. Off by default: the prompts
+    # already have the agent run it in its session, and the batch split is the safety net.
+    fast_sample: bool = False
+
+    def runs_at_once(self) -> int:
+        return self.parallel or max(1, min(4, (os.cpu_count() or 2)))
+
+
+def read_queue_settings(config: Config) -> QueueSettings:
+    section = _Reader(config.path, config.raw).mapping("queue")
+    section.reject_unknown({"enabled", "batch_size", "parallel", "poll_seconds", "fast_sample"})
+    tasks = _Reader(config.path, config.raw).mapping("tasks")
+    tasks.reject_unknown({"max_attempts"})
+    d = QueueSettings()
+    enabled, fast_sample = section.data.get("enabled", d.enabled), section.data.get("fast_sample", d.fast_sample)
+    for key, flag in (("enabled", enabled), ("fast_sample", fast_sample)):
+        if not isinstance(flag, bool):
+            raise section.fail(key, f"expected true or false, got {flag!r}")
+    poll = section.data.get("poll_seconds", d.poll_seconds)
+    if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0.01 <= poll <= 60:
+        raise section.fail("poll_seconds", f"expected seconds from 0.01 to 60, got {poll!r}")
+    settings = QueueSettings(
+        enabled=enabled,
+        batch_size=section.positive_int("batch_size", d.batch_size),
+        parallel=section.positive_int("parallel", d.parallel),
+        poll_seconds=float(poll),
+        max_attempts=tasks.positive_int("max_attempts", d.max_attempts),
+        fast_sample=fast_sample,
+    )
+    if settings.batch_size == 0:
+        raise section.fail("batch_size", "expected at least 1 submission per batch")
+    if settings.max_attempts == 0:
+        raise tasks.fail("max_attempts", "expected at least 1 attempt before a task is blocked")
+    return settings

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from harness.cli.common import emit_json
+from harness.errors import HarnessError
 
 RUNTIMES = ("local", "docker")
 
@@ -114,6 +115,25 @@ def up(
         fleet_dir=fleet_dir,
     )
     _print_agents(_runtime(runtime, image, verify.resolve() if verify else None).up(spec), as_json)
+    from harness.queue.service import runner_log, start_runner
+
+    runner = start_runner(spec.upstream)
+    if runner is not None and not as_json:
+        click.echo(f"queue runner: pid {runner}, log {runner_log(spec.upstream)}")
+
+
+def _stop_queue_runner() -> None:
+    """The runner `up` started for the work repo we stand in (none outside a clone)."""
+    from harness.git.repo import GitRepo
+    from harness.git.upstream import local_upstream_path
+    from harness.queue.service import stop_runner
+
+    try:
+        upstream = local_upstream_path(GitRepo(Path(".")))
+    except HarnessError:
+        return
+    if upstream is not None and (pid := stop_runner(upstream)) is not None:
+        click.echo(f"stopped the queue runner (pid {pid})")
 
 
 @click.command()
@@ -123,6 +143,7 @@ def up(
 def down(fleet: str, runtime: str, timeout: float) -> None:
     """Stop a fleet cleanly: every loop hands its lock back."""
     infos = _runtime(runtime).down(fleet, timeout)
+    _stop_queue_runner()
     still = [i.agent for i in infos if i.state == "running"]
     click.echo(f"stopped {len(infos) - len(still)} of {len(infos)} agent(s) of fleet {fleet}")
     if still:

@@ -5,6 +5,7 @@ Core is imported inside each command, so a claim pays only for what it uses.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -59,8 +60,16 @@ def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | 
     """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
     from harness.locks.release import ReleaseOutcome
     from harness.locks.release import release as do_release
+    from harness.queue.submission import submits_to_queue
 
-    result = do_release(workspace(repo, agent), task, ReleaseOutcome(outcome or "released"), note)
+    ws = workspace(repo, agent)
+    if outcome == "done" and submits_to_queue(ws):
+        from harness.queue.submission import submit
+
+        submitted = submit(ws, task, os.environ.get("HARNESS_ROLE", ""), note)
+        click.echo(f"submitted {task} ({submitted.work_commits} commit(s) of work) to the merge queue: {submitted.ref}")
+        return
+    result = do_release(ws, task, ReleaseOutcome(outcome or "released"), note)
     extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
     click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
     if result.parked_ref:

@@ -51,6 +51,11 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
         "loop",
         "Run fresh agent sessions forever: claim, session, integrate, release, record.",
     ),
+    "queue": (
+        "harness.cli.queue",
+        "queue",
+        "The merge queue: submissions tested in batches, landed in one swap of main.",
+    ),
     "peer": (
         "harness.cli.containers",
         "peer",

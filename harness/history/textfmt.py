@@ -26,7 +26,7 @@ def status_lines(report: StatusReport) -> list[str]:
         if row.kind is not StatusKind.LOCK:
             lines.append(f"{row.task:28} {'?':18} {'?':10} {'-':>7} {'-':>7}  {row.kind}: {row.path} {row.note!r}")
             continue
-        state = "STALE" if row.stale else "held"
+        state = "queued" if row.queued else "STALE" if row.stale else "held"
         if row.container is not None:  # a Docker fleet: is the holder still running?
             state += f" (container {row.container})"
         lines.append(

@@ -83,12 +83,12 @@ def release(
     else:
         snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         reconcile(ws, snap)
-        _fenced_check_parking(ws, snap, task)
+        fenced_check_parking(ws, snap, task)
         if outcome is ReleaseOutcome.ABANDONED and work:
             parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
 
         def decide(tip: str | None) -> Change:
-            return _release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip))
+            return release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip))
 
         published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=snap.tip)
         assert published is not None
@@ -125,14 +125,23 @@ def hand_back(ws: Workspace, task: str, why: str) -> HandBack:
     return HandBack(task, result.commit, result.parked_ref)
 
 
-def _release_change(ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, snap: Snapshot) -> Change:
+def release_change(
+    ws: Workspace,
+    task: str,
+    outcome: ReleaseOutcome,
+    note: str,
+    snap: Snapshot,
+    extra_trailers: dict[str, str] | None = None,
+) -> Change:
     lock = holder_check(ws, snap, task)
     files: dict[str, bytes | None] = {lock_path(task): None}
     spec = snap.specs.get(task)
     if outcome is ReleaseOutcome.DONE and spec is not None:
         files[spec_path(task)] = spec.marked_done(ws.agent).to_yaml()
     body = f"{note}\n\n" if note else ""
-    message = f"release: {task} ({outcome.value})\n\n{body}Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n"
+    extra = "".join(f"{key}: {value}\n" for key, value in (extra_trailers or {}).items())
+    trailers = f"Harness-Agent: {ws.agent}\nHarness-Nonce: {lock.nonce}\n{extra}"
+    message = f"release: {task} ({outcome.value})\n\n{body}{trailers}"
     return Change(files, message)
 
 
@@ -159,7 +168,7 @@ def _release_with_work(
             # A clone borrowing a local upstream's objects reads the tip for free: rebase
             # onto it before queueing, so a turn that finds main unchanged holds the slot,
             # which every other pusher waits for, only to decide and push.
-            _rebase_onto(ws, early)
+            rebase_onto(ws, early)
             based_on[:] = [early]
         with push_slot(ws.repo):
             commit, planned = _attempt()
@@ -173,11 +182,11 @@ def _release_with_work(
         tip = fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip)
         reconcile(ws, snap)
-        _fenced_check_parking(ws, snap, task)
+        fenced_check_parking(ws, snap, task)
         if tip not in based_on:
-            _rebase_onto(ws, REMOTE_MAIN)
+            rebase_onto(ws, REMOTE_MAIN)
             based_on[:] = [tip] if tip else []
-        change = _release_change(ws, task, outcome, note, snap)
+        change = release_change(ws, task, outcome, note, snap)
         commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
         planned = _plan_next_claim(ws, claim_next, commit)
         if planned is not None:
@@ -225,7 +234,7 @@ def _forget(ws: Workspace, planned: tuple[Change, ClaimResult] | None) -> None:
         drop_if_pending(ws, planned[1].task, planned[1].lock.nonce)
 
 
-def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
+def fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
     try:
         holder_check(ws, snap, task)
     except Fenced as exc:
@@ -234,7 +243,7 @@ def _fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
         raise Fenced(f"{exc}{where}") from exc
 
 
-def _rebase_onto(ws: Workspace, upstream: str) -> None:
+def rebase_onto(ws: Workspace, upstream: str) -> None:
     proc = ws.repo.run("rebase", "--quiet", "--autostash", upstream, check=False)
     if proc.returncode != 0:
         conflicted = ws.repo.out("diff", "--name-only", "--diff-filter=U").split()

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from harness.git.publish import fetch_main
+from harness.git.repo import GitRepo
 from harness.locks.claim import Clock, reconcile
 from harness.locks.heartbeats import fetch_heartbeats, liveness
 from harness.locks.snapshot import read_snapshot
@@ -37,6 +38,7 @@ class StatusRow:
     problem: str = ""
     note: str = ""
     container: str | None = None  # the holder's container state in a Docker fleet; "gone" if none
+    queued: bool = False  # the holder's work waits in the merge queue (refs/harness/queue/<task>)
 
 
 # Nothing authenticates a pusher yet: the gate's roles are what the pushing process says
@@ -62,6 +64,7 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
     snap = read_snapshot(ws.repo, tip)
     notes = reconcile(ws, snap)
     beats = fetch_heartbeats(ws.repo) if snap.entries else {}
+    queued = queued_tasks(ws.repo) if snap.entries else set()
     now = clock()
     rows = []
     for task, entry in sorted(snap.entries.items()):
@@ -95,13 +98,25 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
                 generation=lock.generation,
                 age_seconds=now - lock.claimed_at,
                 heartbeat_age_seconds=beat_age,
-                stale=live.stale,
+                # A queued task's holder may be gone: the runner lands or hands it back.
+                stale=live.stale and task not in queued,
                 kind=StatusKind.LOCK,
                 problem="",
                 note=lock.note,
+                queued=task in queued,
             )
         )
     return StatusReport(tip, rows, notes)
+
+
+def queued_tasks(repo: GitRepo) -> set[str]:
+    """Tasks with a submission waiting in the merge queue: the refs' names, no objects fetched."""
+    prefix = "refs/harness/queue/"
+    proc = repo.run("ls-remote", "origin", f"{prefix}*", check=False)
+    if proc.returncode != 0:
+        return set()  # status still shows the locks; the queue's state is `harness queue status`
+    names = (line.split("\t", 1)[-1] for line in proc.stdout.decode(errors="replace").splitlines())
+    return {name.removeprefix(prefix) for name in names if name.startswith(prefix)}
 
 
 def with_containers(report: StatusReport, states: Mapping[str, str]) -> StatusReport:

@@ -18,6 +18,7 @@ class IterationOutcome(StrEnum):
     """How an iteration ended: the ``outcome`` of its line in the events file."""
 
     DONE = "done"  # the work landed with the release of the task, done
+    QUEUED = "queued"  # the work and the release went to the merge queue, which lands or refuses it
     RELEASED_BY_AGENT = "released-by-agent"  # the agent released the task itself (open mode, or on its own)
     NO_CHANGE = "no-change"  # the session made no commits: handed back
     FAILED = "failed"  # the session exited non-zero: handed back

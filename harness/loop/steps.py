@@ -27,6 +27,7 @@ from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome
 from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_in_progress, rebase_onto_upstream
 from harness.loop.session import run_agent
+from harness.loop.submit import fast_sample_regressions, queue_enabled, submit_work
 from harness.tasks.specs import TaskSpec, claimable
 from harness.workspace import Workspace
 
@@ -114,8 +115,12 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[T
                 ctx.say(f"ERROR {problem}")
         ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
         if not ranked:
+            # Open tasks held by others (or waiting in the merge queue) may come back: wait for
+            # them. Done and blocked ones will not.
             open_left = [
-                s for s in snap.specs.values() if not s.done and s.role in (None, ctx.role) and s.id not in ctx.skip
+                s
+                for s in snap.specs.values()
+                if s.status == "open" and s.role in (None, ctx.role) and s.id not in ctx.skip
             ]
             return None, not open_left
         spec = spread(ranked, ws.agent, attempt)
@@ -204,6 +209,8 @@ def _integrate_once(
         outcome = _rebase_by_class(ctx, spec, iteration, event)
         if outcome is not None:
             return outcome
+    if queue_enabled(ctx):
+        return _submit_to_queue(ctx, spec, iteration, event, state)
     picker, chosen = next_claim_picker(ctx, event)
     try:
         gate(ctx)
@@ -235,6 +242,28 @@ def _integrate_once(
     if released.next_claim is not None:
         ctx.preclaimed = chosen[released.next_claim.task]
     return IterationOutcome.DONE
+
+
+def _submit_to_queue(
+    ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent, state: dict[str, bool]
+) -> IterationOutcome:
+    regressions = fast_sample_regressions(ctx)
+    if regressions:
+        event.pushes_refused += 1
+        event.error = regressions[0]
+        for line in regressions:
+            ctx.say(line)
+        hand_back(ctx, spec.id, f"the fast sample found {len(regressions)} regression(s)")
+        return IterationOutcome.REFUSED
+    try:
+        return submit_work(ctx, spec, iteration, event)
+    except Fenced as exc:
+        ctx.say(f"ERROR {spec.id}: {exc}")
+        event.error = str(exc)
+        return IterationOutcome.FENCED
+    except RebaseConflict as exc:
+        state["rebase"] = True
+        raise retry.PushRaceLost("a conflicting change landed before the submission") from exc
 
 
 def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome | None:

@@ -24,19 +24,13 @@ from harness.yamlio import load_mapping
 TASK_DIR = "tasks"
 SPEC_SUFFIX = ".yaml"
 _SPEC_KEYS = {
-    "id",
-    "title",
-    "body",
-    "depends_on",
-    "files",
-    "accept",
-    "priority",
-    "role",
-    "status",
-    "created_at",
-    "done_by",
+    *("id", "title", "body", "depends_on", "files", "accept", "priority", "role", "status", "created_at"),
+    *("done_by", "attempts", "refusals"),
 }
-STATUSES = ("open", "done")
+# blocked: refused by the merge queue ``tasks.max_attempts`` times; a person reopens it
+# (status: open) once the reasons in ``refusals`` are dealt with.
+STATUSES = ("open", "done", "blocked")
+MAX_REFUSAL_LINES = 20  # ERROR lines kept with a task from its last refusal
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,10 +47,16 @@ class TaskSpec:
     status: str = "open"
     created_at: str = ""
     done_by: str = ""
+    attempts: int = 0  # refusals by the merge queue so far
+    refusals: tuple[str, ...] = ()  # the last refusal's ERROR lines, shown in the next prompt
 
     @property
     def done(self) -> bool:
         return self.status == "done"
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == "blocked"
 
     def to_yaml(self) -> bytes:
         data: dict[str, Any] = {"title": self.title}
@@ -74,10 +74,20 @@ class TaskSpec:
             data["created_at"] = self.created_at
         if self.done_by:
             data["done_by"] = self.done_by
+        if self.attempts:
+            data["attempts"] = self.attempts
+        if self.refusals:
+            data["refusals"] = list(self.refusals)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
 
     def marked_done(self, agent: str) -> TaskSpec:
         return replace(self, status="done", done_by=agent)
+
+    def refused(self, lines: Sequence[str], max_attempts: int) -> TaskSpec:
+        """After a merge-queue refusal: one more attempt counted, blocked at ``max_attempts``."""
+        attempts = self.attempts + 1
+        status = "blocked" if attempts >= max_attempts else self.status
+        return replace(self, attempts=attempts, refusals=tuple(lines[:MAX_REFUSAL_LINES]), status=status)
 
 
 def spec_path(task: str) -> str:
@@ -114,6 +124,9 @@ def _spec_from_mapping(path: str, task: str, data: Mapping[str, Any]) -> TaskSpe
     role = data.get("role")
     if role is not None and not isinstance(role, str):
         raise fail("role", f"expected a role name, got {role!r}")
+    attempts = data.get("attempts", 0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise fail("attempts", f"expected a whole number >= 0 (merge-queue refusals so far), got {attempts!r}")
     return TaskSpec(
         id=task,
         title=title.strip(),
@@ -126,6 +139,8 @@ def _spec_from_mapping(path: str, task: str, data: Mapping[str, Any]) -> TaskSpe
         status=status,
         created_at=str(data.get("created_at") or ""),
         done_by=str(data.get("done_by") or ""),
+        attempts=attempts,
+        refusals=tuple(_string_list(fail, "refusals", data.get("refusals"))),
     )
 
 
@@ -225,6 +240,9 @@ def unclaimable_reason(board: Board, task: str, files: Sequence[str] = ()) -> st
     spec = board.specs.get(task)
     if spec is not None and spec.done:
         return f"task {task} is done"
+    if spec is not None and spec.blocked:
+        why = f": {spec.refusals[0]}" if spec.refusals else ""
+        return f"task {task} is blocked after {spec.attempts} refused attempt(s){why}; set status: open to retry it"
     if spec is not None:
         unmet = [dep for dep in spec.depends_on if not _is_done(board, dep)]
         if unmet:
@@ -272,7 +290,7 @@ def claimable(board: Board, role: str | None = None) -> list[TaskSpec]:
     candidates = [
         spec
         for spec in board.specs.values()
-        if not spec.done
+        if spec.status == "open"
         and spec.id not in board.locks
         and spec.id not in board.foreign
         and (role is None or spec.role in (None, role))

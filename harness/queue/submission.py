@@ -1,0 +1,134 @@
+"""Submissions: what an agent hands the merge queue, kept as refs on the upstream.
+
+A submission is the agent's work rebased on a recent ``main`` plus its release commit (the
+lock's deletion and, for a spec'd task, the spec marked done), pushed to
+``refs/harness/queue/<task>``. The release commit's trailers say who submitted it, under
+which lock (the nonce, for fencing) and with which role. The lock stays on ``main`` while
+the submission waits, so no other agent claims the task: it shows as ``queued``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+from harness.git.publish import fetch_main
+from harness.git.repo import GitRepo, PushStatus, identity_env
+from harness.locks import records
+from harness.locks.claim import holder_check, reconcile
+from harness.locks.release import ReleaseOutcome, fenced_check_parking, rebase_onto, release_change
+from harness.locks.snapshot import read_snapshot
+from harness.workspace import Workspace
+
+QUEUE_PREFIX = "refs/harness/queue/"
+REFUSED_PREFIX = "refs/harness/refused/"
+ROLE_TRAILER = "Harness-Role"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submission:
+    task: str
+    ref: str
+    commit: str
+    agent: str
+    nonce: str
+    role: str
+    submitted_at: int  # the submitter's commit date: orders the queue, decides nothing else
+
+    @property
+    def short(self) -> str:
+        return self.commit[:12]
+
+
+def queue_ref(task: str) -> str:
+    return f"{QUEUE_PREFIX}{task}"
+
+
+def trailers(message: str) -> dict[str, str]:
+    """``Key: value`` lines of a commit message (the last one of each key wins)."""
+    found: dict[str, str] = {}
+    for line in message.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key.startswith("Harness-") and " " not in key:
+            found[key] = value.strip()
+    return found
+
+
+_FORMAT = "%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%00%00"
+
+
+def read_submissions(repo: GitRepo) -> list[Submission]:
+    """Every submission waiting on the upstream, oldest first (then by task id)."""
+    text = repo.run("for-each-ref", f"--format={_FORMAT}", QUEUE_PREFIX).stdout.decode(errors="replace")
+    found = []
+    for record in text.split("\0\0"):
+        fields = record.strip("\n").split("\0")
+        if len(fields) < 4 or not fields[0].startswith(QUEUE_PREFIX):
+            continue
+        ref, commit, date, message = fields[:4]
+        info = trailers(message)
+        found.append(
+            Submission(
+                task=ref.removeprefix(QUEUE_PREFIX),
+                ref=ref,
+                commit=commit,
+                agent=info.get("Harness-Agent", "?"),
+                nonce=info.get("Harness-Nonce", ""),
+                role=info.get(ROLE_TRAILER, ""),
+                submitted_at=int(date or 0),
+            )
+        )
+    return sorted(found, key=lambda s: (s.submitted_at, s.task))
+
+
+@dataclass(frozen=True)
+class Submitted:
+    task: str
+    commit: str
+    ref: str
+    work_commits: int
+
+
+def submit(ws: Workspace, task: str, role: str, note: str = "") -> Submitted:
+    """Rebase our work on the tip, add the release commit, push both to the task's queue ref.
+
+    Fenced (5) when the tip no longer carries our lock (the work is parked first). The push
+    replaces an earlier submission of ours for the task: the runner takes the newest.
+    """
+    tip = fetch_main(ws.repo, ws.config.branch)
+    snap = read_snapshot(ws.repo, tip)
+    reconcile(ws, snap)
+    fenced_check_parking(ws, snap, task)
+    if tip is not None:
+        rebase_onto(ws, "refs/remotes/origin/" + ws.config.branch)
+    head = ws.repo.rev_parse("HEAD")
+    work = ws.repo.commits_between(tip, "HEAD") if tip and head else 0
+    if not work:
+        raise HarnessError(f"{task}: nothing to submit (no commits on top of upstream main); release it instead")
+    change = release_change(ws, task, ReleaseOutcome.DONE, note, snap, extra_trailers={ROLE_TRAILER: role})
+    commit = ws.repo.commit_changes(head, change.files, change.message, identity_env(ws.agent))
+    ref = queue_ref(task)
+    result = ws.repo.push(commit, ref, force=True)
+    if result.status is not PushStatus.OK:
+        lines = "; ".join(result.remote_lines) or "the upstream refused the push"
+        raise HarnessError(f"{task}: could not submit to {ref}: {lines}; your commits are unchanged")
+    holder_check(ws, snap, task)
+    records.drop_record(ws.state_dir, task)  # the queue holds the task now
+    return Submitted(task, commit, ref, work)
+
+
+def submits_to_queue(ws: Workspace) -> bool:
+    """Whether ``release --done`` with local work goes to the queue: harness.yaml turns the
+    queue on and there is work to submit (a bare release still goes straight to main)."""
+    from harness.config import read_queue_settings
+
+    if not read_queue_settings(ws.config).enabled:
+        return False
+    tip = ws.repo.rev_parse("refs/remotes/origin/" + ws.config.branch)
+    head = ws.repo.rev_parse("HEAD")
+    return head is not None and head != tip and (tip is None or ws.repo.commits_between(tip, "HEAD") > 0)
+
+
+def stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime())

@@ -1,0 +1,87 @@
+"""One batch judged by the gate's trusted verifier: the same check the pre-receive hook runs on
+a direct push (the old tip's tests, configuration and baseline), run by the queue runner.
+
+Baselines of bookkeeping tips (a claim, a hand-back: only locks and specs changed) are
+inherited from the nearest first-parent ancestor that has one, never measured again: a
+landed change costs one suite run, not two.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.gate.baseline import BaselineStore
+from harness.gate.check import scratch_dir
+from harness.gate.judge import judge_push
+from harness.gate.runs import GateSite
+from harness.git.repo import GitRepo
+from harness.queue.landing import only_bookkeeping
+
+Say = Callable[[str], None]
+INHERIT_DEPTH = 200  # first-parent steps searched for an ancestor's baseline
+
+
+@dataclass(frozen=True)
+class Judgement:
+    ok: bool
+    lines: tuple[str, ...]  # ERROR lines when refused
+    seconds: float = 0.0
+
+
+class Verifier:
+    """Runs gate checks for the runner, several at once (each in its own scratch)."""
+
+    def __init__(self, upstream: Path, state: Path, say: Say) -> None:
+        self.upstream = upstream
+        self.state = state
+        self.baselines = BaselineStore(state / "baseline")
+        self.say = say
+        self.suite_runs = 0
+        self._lock = threading.Lock()
+
+    def judge(self, base: str, head: str, role: str) -> Judgement:
+        started = time.monotonic()
+        repo = open_upstream(self.upstream)  # its own object reader: judges run in threads
+        self.inherit_bookkeeping_baseline(repo, base)
+        with self._lock:
+            self.suite_runs += 1
+        with scratch_dir(self.state / "tmp") as scratch:
+            site = GateSite(repo=repo, stores=(), write=self.baselines, scratch=scratch, role=role)
+            try:
+                decision = judge_push(site, base, head, _quiet)
+            except HarnessError as exc:
+                return Judgement(False, (f"ERROR gate: {exc}",), time.monotonic() - started)
+        if not decision.ok:
+            return Judgement(False, (decision.headline, *decision.errors), time.monotonic() - started)
+        if decision.baseline is not None:
+            self.baselines.save(decision.baseline)
+        return Judgement(True, (), time.monotonic() - started)
+
+    def inherit_bookkeeping_baseline(self, repo: GitRepo, tip: str) -> None:
+        if self.baselines.load(tip) is not None:
+            return
+        current = tip
+        for _ in range(INHERIT_DEPTH):
+            parent = repo.rev_parse(f"{current}^1")
+            if parent is None or not only_bookkeeping(repo, parent, current):
+                return
+            found = self.baselines.load(parent)
+            if found is not None:
+                self.baselines.save(replace(found, tip=tip))
+                return
+            current = parent
+
+
+def open_upstream(upstream: Path) -> GitRepo:
+    """A handle on the bare upstream. Each thread needs its own: a GitRepo keeps one
+    persistent object reader, which two threads must never share."""
+    return GitRepo(upstream, env={"GIT_DIR": str(upstream)})
+
+
+def _quiet(_: str) -> None:
+    pass
