@@ -10,14 +10,17 @@ the tests checks what we write. SHA-1 repositories only (git's default).
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import os
-import subprocess
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import git
+from git.objects.util import get_object_type_by_name
 
 TREE_MODE = "040000"  # as ls-tree prints it; the object format drops the leading zero
 
@@ -29,18 +32,12 @@ class TreeEntry:
     sha: str
 
 
-def parse_tree(data: bytes) -> dict[str, TreeEntry]:
+def tree_entries(tree: git.Tree) -> dict[str, TreeEntry]:
+    """One tree level, by name."""
     entries: dict[str, TreeEntry] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        nul = data.index(b"\0", space)
-        mode = data[pos:space].decode()
-        name = data[space + 1 : nul].decode("utf-8", errors="surrogateescape")
-        sha = data[nul + 1 : nul + 21].hex()
-        kind = "tree" if mode == "40000" else "commit" if mode == "160000" else "blob"
-        entries[name] = TreeEntry(TREE_MODE if kind == "tree" else mode, kind, sha)
-        pos = nul + 21
+    for item in tree:
+        kind = "commit" if item.type == "submodule" else item.type  # a gitlink names a commit
+        entries[item.name] = TreeEntry(TREE_MODE if kind == "tree" else f"{item.mode:o}", kind, item.hexsha)
     return entries
 
 
@@ -82,12 +79,6 @@ def commit_body(tree: str, parents: list[str], message: str, env: Mapping[str, s
     return text.encode() if text.endswith("\n") else (text + "\n").encode()
 
 
-def commit_parents(body: bytes) -> list[str]:
-    """The parent ids a commit object's header names, in order."""
-    header = body.split(b"\n\n", 1)[0]
-    return [line[7:].decode() for line in header.splitlines() if line.startswith(b"parent ")]
-
-
 def _signature(env: Mapping[str, str], who: str) -> str:
     name, email = env[f"GIT_{who}_NAME"], env[f"GIT_{who}_EMAIL"]
     date = env.get(f"GIT_{who}_DATE", "")
@@ -100,55 +91,58 @@ def _signature(env: Mapping[str, str], who: str) -> str:
     return f"{name} <{email}> {stamp}"
 
 
-class BatchReader:
-    """One ``git cat-file --batch`` process answering many object reads over a pipe."""
+class ObjectReader:
+    """GitPython's persistent ``git cat-file`` readers for one repository, answering with typed
+    objects (``git.Commit``, ``git.Tree``, ``git.Blob``) whose contents load on first use.
 
-    def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
-        self._cwd = cwd
+    Names are resolved afresh on every call (cat-file re-reads refs), so a ref moved by
+    another process since the reader started is seen at its new value.
+    """
+
+    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        self._path = path
         self._env = dict(env)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._repo: git.Repo | None = None
 
-    def _process(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                ["git", "cat-file", "--batch"],
-                cwd=self._cwd,
-                env=self._env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        return self._proc
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            repo = git.Repo(self._path, odbt=git.GitCmdObjectDB)
+            repo.git.update_environment(**self._env)
+            self._repo = repo
+        return self._repo
 
-    def read(self, name: str) -> tuple[str, bytes] | None:
-        """(type, body) of the object ``name`` (any rev syntax), or None when missing."""
-        found = self.lookup(name)
-        return (found[1], found[2]) if found is not None else None
-
-    def lookup(self, name: str) -> tuple[str, str, bytes] | None:
-        """(object id, type, body) of ``name`` (any rev syntax), or None when missing.
-
-        Names are resolved afresh on every call (git re-reads refs), so a ref moved by
-        another process since the reader started is seen at its new value.
-        """
-        proc = self._process()
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(name.encode("utf-8", errors="surrogateescape") + b"\n")
-        proc.stdin.flush()
-        header = proc.stdout.readline().split()
-        if len(header) != 3 or header[1] not in (b"blob", b"tree", b"commit", b"tag"):
-            if not header:
-                self.close()
+    def object(self, name: str) -> git.Object | None:
+        """The object ``name`` (any rev syntax) names, or None when there is none."""
+        repo = self.repo()
+        try:
+            hexsha, kind, _ = repo.git.get_object_header(name)
+        except ValueError:
             return None
-        size = int(header[2])
-        body = proc.stdout.read(size + 1)[:size]
-        return header[0].decode(), header[1].decode(), body
+        except OSError:  # the reader died: start afresh next time
+            self.close()
+            return None
+        # Typed str, but GitPython hands the header's fields over as bytes.
+        kind_name = kind if isinstance(kind, bytes) else kind.encode()
+        binsha = binascii.a2b_hex(hexsha)
+        if kind_name == b"tree":  # a tree lists itself only when it knows its mode and path
+            return git.Tree(repo, binsha, mode=git.Tree.tree_id << 12, path=name.partition(":")[2])
+        return get_object_type_by_name(kind_name)(repo, binsha)
+
+    def commit(self, name: str) -> git.Commit | None:
+        found = self.object(f"{name}^{{commit}}")
+        return found if isinstance(found, git.Commit) else None
+
+    def tree(self, name: str) -> git.Tree | None:
+        """The tree ``name`` names: ``rev:path``, or a commit's or tree's own (``rev``)."""
+        found = self.object(name if ":" in name else f"{name}^{{tree}}")
+        return found if isinstance(found, git.Tree) else None
+
+    def blob_data(self, name: str) -> bytes | None:
+        """The content of blob ``name`` (an id or ``rev:path``), or None when there is none."""
+        found = self.object(name)
+        return found.data_stream.read() if isinstance(found, git.Blob) else None
 
     def close(self) -> None:
-        if self._proc is not None:
-            if self._proc.stdin:
-                self._proc.stdin.close()
-            if self._proc.stdout:
-                self._proc.stdout.close()
-            self._proc.wait()
-            self._proc = None
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None

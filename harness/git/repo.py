@@ -22,12 +22,11 @@ from typing import TypeVar, cast
 
 from harness.errors import GitError, HarnessError, UpstreamUnreachable
 from harness.git.objects import (
-    BatchReader,
+    ObjectReader,
     TreeEntry,
     commit_body,
-    commit_parents,
-    parse_tree,
     serialize_tree,
+    tree_entries,
     write_loose_object,
 )
 
@@ -103,7 +102,7 @@ class GitRepo:
     def __init__(self, path: Path, env: Mapping[str, str] | None = None) -> None:
         self.path = path
         self._env = clean_env(env)
-        self._reader = BatchReader(path, self._env)
+        self._reader = ObjectReader(path, self._env)
         self._objects_dir: Path | None = None
         self._git_dir: Path | None = None
         self._origin_url: str | bool | None = False  # False: not looked up yet
@@ -175,8 +174,8 @@ class GitRepo:
 
     def rev_parse(self, rev: str) -> str | None:
         """The commit ``rev`` names, or None; asked of the object reader, not a new process."""
-        found = self._reader.lookup(f"{rev}^{{commit}}")
-        return found[0] if found is not None and found[1] == "commit" else None
+        found = self._reader.commit(rev)
+        return found.hexsha if found is not None else None
 
     def parsed_blob(self, sha: str, label: str, parse: Callable[[str, bytes], T]) -> T:
         """``parse(label, content)`` of blob ``sha``, remembered for this repository's life.
@@ -187,8 +186,7 @@ class GitRepo:
         """
         key = (sha, label, parse)
         if key not in self._parsed:
-            found = self._reader.read(sha)
-            content = found[1] if found is not None and found[0] == "blob" else b""
+            content = self._reader.blob_data(sha) or b""
             if len(self._parsed) >= _PARSED_MAX:
                 self._parsed.clear()  # bounded; a full re-parse costs less than a leak
             self._parsed[key] = parse(label, content)
@@ -196,24 +194,21 @@ class GitRepo:
 
     def ls_tree(self, treeish: str) -> dict[str, TreeEntry]:
         """Entries of one tree level (``rev:path`` syntax); empty when it does not exist."""
-        found = self._reader.read(treeish if ":" in treeish else f"{treeish}^{{tree}}")
-        if found is None:
-            return {}
-        kind, body = found
-        if kind == "commit":
-            found = self._reader.read(f"{treeish}^{{tree}}")
-            if found is None:
-                return {}
-            kind, body = found
-        return parse_tree(body) if kind == "tree" else {}
+        tree = self._reader.tree(treeish)
+        return tree_entries(tree) if tree is not None else {}
 
     def read_blobs(self, rev: str, paths: Iterable[str]) -> dict[str, bytes | None]:
-        """Contents of files at ``rev`` (None when absent), over one cat-file process."""
-        result: dict[str, bytes | None] = {}
-        for path in dict.fromkeys(paths):
-            found = self._reader.read(f"{rev}:{path}")
-            result[path] = found[1] if found is not None and found[0] == "blob" else None
-        return result
+        """Contents of files at ``rev`` (None when absent), over the object reader."""
+        return {path: self._reader.blob_data(f"{rev}:{path}") for path in dict.fromkeys(paths)}
+
+    def blobs_by_id(self, blobs: Iterable[str]) -> dict[str, bytes]:
+        """Contents of many blobs by id (missing ones left out: a shallow or partial clone)."""
+        contents: dict[str, bytes] = {}
+        for blob in dict.fromkeys(blobs):
+            data = self._reader.blob_data(blob)
+            if data is not None:
+                contents[blob] = data
+        return contents
 
     def commits_between(self, base: str, head: str) -> int:
         """``git rev-list --count base..head``.
@@ -232,14 +227,16 @@ class GitRepo:
         return walked if walked is not None else int(self.out("rev-list", "--count", f"{base}..{head}"))
 
     def _linear_distance(self, base: str, head: str, limit: int = 32) -> int | None:
-        current = head
+        current = self._reader.commit(head)
         for steps in range(limit + 1):
-            if current == base:
-                return steps
-            found = self._reader.read(current)
-            if found is None or found[0] != "commit":
+            if current is None:
                 return None
-            parents = commit_parents(found[1])
+            if current.hexsha == base:
+                return steps
+            try:
+                parents = current.parents
+            except ValueError:  # not readable here
+                return None
             if len(parents) != 1:
                 return None  # a merge or the root: let rev-list count
             current = parents[0]
