@@ -139,8 +139,15 @@ class ObjectReader:
 
     def blob_data(self, name: str) -> bytes | None:
         """The content of blob ``name`` (an id or ``rev:path``), or None when there is none."""
-        found = self.object(name)
-        return found.data_stream.read() if isinstance(found, git.Blob) else None
+        try:  # one round trip: header and content from the same reader
+            _, kind, _, stream = self.repo().git.stream_object_data(name)
+        except ValueError:
+            return None
+        except OSError:
+            self.close()
+            return None
+        data = stream.read()  # read even when unwanted: the reader must reach the next header
+        return data if kind in (b"blob", "blob") else None
 
     def close(self) -> None:
         if self._repo is not None:
