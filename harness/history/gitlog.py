@@ -11,6 +11,7 @@ under ``current_tasks/`` (free-form ``.txt``, other extensions) is a lock.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.git.repo import ZERO_SHA, GitRepo
@@ -121,6 +122,26 @@ def _parse_trailers(text: str) -> dict[str, list[str]]:
         if sep and key.strip():
             trailers.setdefault(key.strip().lower(), []).append(value.strip())
     return trailers
+
+
+def read_blobs_by_id(repo: GitRepo, blobs: Iterable[str]) -> dict[str, bytes]:
+    """Contents of many blobs in one ``git cat-file --batch`` process."""
+    wanted = list(dict.fromkeys(blobs))
+    if not wanted:
+        return {}
+    data = repo.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in wanted).encode()).stdout
+    contents: dict[str, bytes] = {}
+    pos = 0
+    for blob in wanted:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # "<sha> missing": a shallow or partial clone
+            continue
+        size = int(header[2])
+        contents[blob] = data[pos : pos + size]
+        pos += size + 1
+    return contents
 
 
 # -- what a lock file says, whatever wrote it ---------------------------------------------
