@@ -6,7 +6,9 @@ The baseline's ``harness/`` is exported (``git archive``) to a temp dir, so both
 are importable at once without a copy in the tree. Each runs in a worker process of its
 own (its package first on ``PYTHONPATH``) and times one operation per request; the two are
 asked in rotation (A B A B ...), so load from other processes on the machine hits both
-alike, and medians are printed with the ratio this/baseline:
+alike. Each operation reports wall-clock and CPU seconds (its own, its finished children's
+and the live object readers'), since CPU time is much less disturbed by a loaded machine;
+medians are printed with the ratios this/baseline:
 
 (c)      a claim with N prior commits, and with an empty history (benchmarks.locks case c)
 history  load_history + history_stats in-process on benchmarks.history's synthetic fleet
@@ -20,6 +22,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +34,7 @@ from pathlib import Path
 
 from benchmarks.common import add_prior_commits, hermetic_env
 
+Sample = tuple[float, float]  # wall-clock seconds, CPU seconds
 ROOT = Path(__file__).resolve().parent.parent  # this tree: benchmarks/ and harness/
 
 
@@ -74,8 +78,9 @@ class Worker:
             raise SystemExit(f"the worker for {self.root} died on {words}")
         return answer
 
-    def seconds(self, *words: str) -> float:
-        return float(self.ask(*words))
+    def seconds(self, *words: str) -> Sample:
+        wall, cpu = self.ask(*words).split()
+        return float(wall), float(cpu)
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -83,8 +88,21 @@ class Worker:
         self.proc.wait()
 
 
+def cpu_seconds() -> float:
+    """CPU of this process, its finished children and its live ones (the persistent readers),
+    in the kernel's nanoseconds (``os.times()`` counts 10 ms ticks: too coarse for a claim)."""
+    live = 0
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                live += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+            except FileNotFoundError:
+                continue  # ended since: its time is in the finished children's
+    return time.process_time() + children_cpu() + live / 1e9
+
+
 def worker() -> None:
-    """Answers one line per request: ``where``, ``open``, or an operation's seconds."""
+    """Answers one line per request: ``where``, ``open``, or an operation's wall and CPU seconds."""
     import harness
     from harness.config import LockSettings
     from harness.git.repo import GitRepo
@@ -98,7 +116,7 @@ def worker() -> None:
     for line in sys.stdin:
         command, *args = line.split()
         answer = ""
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         if command == "where":
             answer = str(Path(harness.__file__).resolve())
         elif command == "open":  # untimed, as benchmarks.locks opens its workspaces
@@ -110,25 +128,30 @@ def worker() -> None:
         elif command == "history":
             history = load_history(repos[args[0]], "main")
             history_stats(history, Window(None, time.time()), LockSettings())
-        print(answer or f"{time.perf_counter() - start:.6f}", flush=True)
+        print(answer or f"{time.perf_counter() - start:.6f} {cpu_seconds() - start_cpu:.6f}", flush=True)
 
 
-def rotate(runs: Sequence[Callable[[int], float]], rounds: int) -> list[float]:
-    """Medians of each, asked in rotation."""
-    samples: list[list[float]] = [[] for _ in runs]
+def rotate(runs: Sequence[Callable[[int], Sample]], rounds: int) -> list[Sample]:
+    """Median wall and median CPU seconds of each, asked in rotation."""
+    samples: list[list[Sample]] = [[] for _ in runs]
     for i in range(rounds):
         for run, into in zip(runs, samples, strict=True):
             into.append(run(i))
-    return [statistics.median(s) for s in samples]
+    return [(statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for s in samples]
 
 
-def timed_cli(root: Path, cwd: Path, *argv: str) -> Callable[[int], float]:
-    def run(_: int) -> float:
-        start = time.perf_counter()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_cli(root: Path, cwd: Path, *argv: str) -> Callable[[int], Sample]:
+    def run(_: int) -> Sample:
+        start, start_cpu = time.perf_counter(), children_cpu()
         subprocess.run(
             [sys.executable, "-m", "harness", *argv], cwd=cwd, env=variant_env(root), check=True, capture_output=True
         )
-        return time.perf_counter() - start
+        return time.perf_counter() - start, children_cpu() - start_cpu
 
     return run
 
@@ -142,16 +165,27 @@ def claim_repos(base: Path, name: str, commits: int) -> tuple[Path, Path]:
     return deep, empty
 
 
-def row(what: str, old: float, new: float, unit: float = 1000) -> dict[str, object]:
-    print(f"{what:44} {old * unit:9.1f} {new * unit:9.1f} {new / old:7.2f}x", flush=True)
-    return {"what": what, "baseline_ms": round(old * 1000, 1), "this_ms": round(new * 1000, 1), "ratio": new / old}
+def row(what: str, old: Sample, new: Sample) -> dict[str, object]:
+    (wall_old, cpu_old), (wall_new, cpu_new) = old, new
+    print(
+        f"{what:40} {wall_old * 1000:8.1f} {wall_new * 1000:8.1f} {wall_new / wall_old:6.2f}x"
+        f" {cpu_old * 1000:8.1f} {cpu_new * 1000:8.1f} {cpu_new / cpu_old:6.2f}x",
+        flush=True,
+    )
+    return {
+        "what": what,
+        "wall_ms": [round(wall_old * 1000, 1), round(wall_new * 1000, 1)],
+        "cpu_ms": [round(cpu_old * 1000, 1), round(cpu_new * 1000, 1)],
+        "wall_ratio": round(wall_new / wall_old, 3),
+        "cpu_ratio": round(cpu_new / cpu_old, 3),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="main", help="the revision to compare with (default main)")
     parser.add_argument("--rounds", type=int, default=20, help="claims per variant and history size")
-    parser.add_argument("--history-rounds", type=int, default=7)
+    parser.add_argument("--history-rounds", type=int, default=11)
     parser.add_argument("--commits", type=int, default=10_000)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -189,7 +223,8 @@ def measure(base: Path, old: Worker, new: Worker, args: argparse.Namespace) -> l
     for w in (old, new):
         w.ask("repo", str(fleet))
         w.seconds("history", str(fleet))
-    print(f"{'what (ms)':44} {'baseline':>9} {'this':>9} {'ratio':>8}")
+    head = ("base wall", "this wall", "ratio", "base cpu", "this cpu", "ratio")
+    print(f"{'median ms':40}", *(f"{h:>{7 if h == 'ratio' else 8}}" for h in head))
     rows = []
     deep_old, deep_new, empty_old, empty_new = rotate(
         [
