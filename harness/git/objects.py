@@ -6,38 +6,66 @@ processes per claim), so reads go through one long-lived ``git cat-file --batch`
 writes produce loose objects directly, in exactly the format git writes them
 (``zlib("<type> <size>\\0" + body)`` under ``objects/xx/yyyy…``). ``git fsck --strict`` in
 the tests checks what we write. SHA-1 repositories only (git's default).
+
+What is read comes back typed: a ``Commit``, a ``Tree`` or a ``Blob``. GitPython's reader
+and objects were measured in their place and left out (docs/git.md, "Reading objects").
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import os
+import subprocess
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-from git.objects.util import get_object_type_by_name
-
 TREE_MODE = "040000"  # as ls-tree prints it; the object format drops the leading zero
 
 
 @dataclass(frozen=True)
 class TreeEntry:
-    mode: str
-    kind: str
+    mode: str  # as ls-tree prints it: "100644", "100755", "120000", "040000", "160000"
+    kind: str  # "blob", "tree" or "commit" (a submodule)
     sha: str
 
 
-def tree_entries(tree: git.Tree) -> dict[str, TreeEntry]:
-    """One tree level, by name."""
+@dataclass(frozen=True)
+class Blob:
+    sha: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Tree:
+    sha: str
+    entries: Mapping[str, TreeEntry]  # one level, by name
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+
+
+GitObject = Commit | Tree | Blob
+
+
+def parse_tree(data: bytes) -> dict[str, TreeEntry]:
     entries: dict[str, TreeEntry] = {}
-    for item in tree:
-        kind = "commit" if item.type == "submodule" else item.type  # a gitlink names a commit
-        entries[item.name] = TreeEntry(TREE_MODE if kind == "tree" else f"{item.mode:o}", kind, item.hexsha)
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        mode = data[pos:space].decode()
+        name = data[space + 1 : nul].decode("utf-8", errors="surrogateescape")
+        sha = data[nul + 1 : nul + 21].hex()
+        kind = "tree" if mode == "40000" else "commit" if mode == "160000" else "blob"
+        entries[name] = TreeEntry(TREE_MODE if kind == "tree" else mode, kind, sha)
+        pos = nul + 21
     return entries
 
 
@@ -79,6 +107,42 @@ def commit_body(tree: str, parents: list[str], message: str, env: Mapping[str, s
     return text.encode() if text.endswith("\n") else (text + "\n").encode()
 
 
+def parse_commit(sha: str, body: bytes) -> Commit:
+    """The tree and parents a commit object's header names (the rest is not needed here)."""
+    header = body.split(b"\n\n", 1)[0].splitlines()
+    tree = next((line[5:].decode() for line in header if line.startswith(b"tree ")), "")
+    return Commit(sha, tree, tuple(line[7:].decode() for line in header if line.startswith(b"parent ")))
+
+
+def typed(sha: str, kind: bytes, body: bytes) -> GitObject | None:
+    """The object of one ``cat-file --batch`` answer; None for a tag (names peel with ``^{…}``)."""
+    if kind == b"blob":
+        return Blob(sha, body)
+    if kind == b"tree":
+        return Tree(sha, parse_tree(body))
+    if kind == b"commit":
+        return parse_commit(sha, body)
+    return None
+
+
+def parse_batch(output: bytes, count: int) -> list[GitObject | None]:
+    """The ``count`` answers of one whole ``git cat-file --batch`` run, in request order
+    (None where the name was missing or ambiguous: a shallow or partial clone)."""
+    found: list[GitObject | None] = []
+    pos = 0
+    for _ in range(count):
+        end = output.index(b"\n", pos)
+        header = output[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # "<name> missing" or "<name> ambiguous"
+            found.append(None)
+            continue
+        size = int(header[2])
+        found.append(typed(header[0].decode(), header[1], output[pos : pos + size]))
+        pos += size + 1
+    return found
+
+
 def _signature(env: Mapping[str, str], who: str) -> str:
     name, email = env[f"GIT_{who}_NAME"], env[f"GIT_{who}_EMAIL"]
     date = env.get(f"GIT_{who}_DATE", "")
@@ -91,65 +155,66 @@ def _signature(env: Mapping[str, str], who: str) -> str:
     return f"{name} <{email}> {stamp}"
 
 
-class ObjectReader:
-    """GitPython's persistent ``git cat-file`` readers for one repository, answering with typed
-    objects (``git.Commit``, ``git.Tree``, ``git.Blob``) whose contents load on first use.
+class BatchReader:
+    """One ``git cat-file --batch`` process answering many object reads over a pipe."""
 
-    Names are resolved afresh on every call (cat-file re-reads refs), so a ref moved by
-    another process since the reader started is seen at its new value.
-    """
-
-    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
-        self._path = path
+    def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
+        self._cwd = cwd
         self._env = dict(env)
-        self._repo: git.Repo | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
-    def repo(self) -> git.Repo:
-        if self._repo is None:
-            repo = git.Repo(self._path, odbt=git.GitCmdObjectDB)
-            repo.git.update_environment(**self._env)
-            self._repo = repo
-        return self._repo
+    def _process(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                ["git", "cat-file", "--batch"],
+                cwd=self._cwd,
+                env=self._env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self._proc
 
-    def object(self, name: str) -> git.Object | None:
-        """The object ``name`` (any rev syntax) names, or None when there is none."""
-        repo = self.repo()
-        try:
-            hexsha, kind, _ = repo.git.get_object_header(name)
-        except ValueError:
+    def object(self, name: str) -> GitObject | None:
+        """The object ``name`` (any rev syntax) names, or None when there is none.
+
+        Names are resolved afresh on every call (git re-reads refs), so a ref moved by
+        another process since the reader started is seen at its new value.
+        """
+        proc = self._process()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(name.encode("utf-8", errors="surrogateescape") + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline().split()
+        if len(header) != 3:
+            if not header:  # the process ended: start a new one next time
+                self.close()
             return None
-        except OSError:  # the reader died: start afresh next time
-            self.close()
-            return None
-        # Typed str, but GitPython hands the header's fields over as bytes.
-        kind_name = kind if isinstance(kind, bytes) else kind.encode()
-        binsha = binascii.a2b_hex(hexsha)
-        if kind_name == b"tree":  # a tree lists itself only when it knows its mode and path
-            return git.Tree(repo, binsha, mode=git.Tree.tree_id << 12, path=name.partition(":")[2])
-        return get_object_type_by_name(kind_name)(repo, binsha)
+        size = int(header[2])
+        body = proc.stdout.read(size + 1)[:size]
+        return typed(header[0].decode(), header[1], body)
 
-    def commit(self, name: str) -> git.Commit | None:
+    def commit(self, name: str) -> Commit | None:
         found = self.object(f"{name}^{{commit}}")
-        return found if isinstance(found, git.Commit) else None
+        return found if isinstance(found, Commit) else None
 
-    def tree(self, name: str) -> git.Tree | None:
-        """The tree ``name`` names: ``rev:path``, or a commit's or tree's own (``rev``)."""
+    def tree(self, name: str) -> Tree | None:
+        """The tree ``name`` names: ``rev:path``, or a commit's own (``rev``)."""
         found = self.object(name if ":" in name else f"{name}^{{tree}}")
-        return found if isinstance(found, git.Tree) else None
+        if isinstance(found, Commit):  # a path naming a submodule's commit, present here
+            found = self.object(found.tree)
+        return found if isinstance(found, Tree) else None
 
-    def blob_data(self, name: str) -> bytes | None:
-        """The content of blob ``name`` (an id or ``rev:path``), or None when there is none."""
-        try:  # one round trip: header and content from the same reader
-            _, kind, _, stream = self.repo().git.stream_object_data(name)
-        except ValueError:
-            return None
-        except OSError:
-            self.close()
-            return None
-        data = stream.read()  # read even when unwanted: the reader must reach the next header
-        return data if kind in (b"blob", "blob") else None
+    def blob(self, name: str) -> Blob | None:
+        """The blob ``name`` (an id or ``rev:path``) names, or None."""
+        found = self.object(name)
+        return found if isinstance(found, Blob) else None
 
     def close(self) -> None:
-        if self._repo is not None:
-            self._repo.close()
-            self._repo = None
+        if self._proc is not None:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+            if self._proc.stdout:
+                self._proc.stdout.close()
+            self._proc.wait()
+            self._proc = None
