@@ -14,6 +14,9 @@ medians are printed with the ratios this/baseline:
 history  load_history + history_stats in-process on benchmarks.history's synthetic fleet
          history of N lock commits, and ``python -m harness history --json`` as a user runs it
 status   a cold ``python -m harness status``: start-up and imports included
+
+Linux only (live children's CPU from /proc). Its figures for GitPython's reader against the
+hand-written one, and the decision they made, are in docs/git.md ("Reading objects").
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def export(rev: str, into: Path) -> Path:
 
 def variant_env(root: Path) -> dict[str, str]:
     # This benchmark's own package comes from this tree; harness from the variant's root.
+    # HARNESS_SERVER=0: a baseline older than the fork server's removal runs its CLI cold too.
     return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{ROOT}", "HARNESS_SERVER": "0"}
 
 
