@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.common import hermetic_env
+from benchmarks.common import add_prior_commits, hermetic_env
 from harness.initrepo import init_work_repo
 from harness.locks.claim import claim
 from harness.workspace import Workspace, open_workspace
@@ -122,15 +122,7 @@ def _claim(ws: Workspace, task: str) -> None:
 def bench_history(base: Path, rounds: int, commits: int) -> None:
     empty, _ = new_work(base, "c-empty")
     deep, _ = new_work(base, "c-deep")
-    stream = "".join(
-        f"commit refs/heads/main\ncommitter b <b@x> {1_700_000_000 + i} +0000\ndata {len(f'c{i}')}\nc{i}\n"
-        + ("from refs/heads/main^0\n" if i == 0 else "")
-        + f"M 644 inline f{i % 50}.txt\ndata {len(str(i))}\n{i}\n\n"
-        for i in range(commits)
-    )
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=deep, input=stream.encode(), check=True)
-    git(deep, "reset", "-q", "--hard", "main")
-    git(deep, "push", "-q", "origin", "main")
+    add_prior_commits(deep, commits)
     ws_empty, ws_deep = open_workspace(empty, "bench"), open_workspace(deep, "bench")
     t_empty, t_deep = interleaved_medians(
         [lambda i: _claim(ws_empty, f"e-{i}"), lambda i: _claim(ws_deep, f"d-{i}")], rounds

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import GitError, UpstreamUnreachable
-from harness.git.repo import GitRepo, PushStatus, clean_env, identity_env
+from harness.errors import GitError, HarnessError, UpstreamUnreachable
+from harness.git.objects import BatchReader, Blob, Commit, Tree, TreeEntry
+from harness.git.repo import GitRepo, PushStatus, clean_env, identity_env, init_bare
 from tests.conftest import WorkRepo, commit_file, git
 
 
@@ -126,3 +127,52 @@ def test_commits_between_agrees_with_rev_list(work: WorkRepo) -> None:
     for ref_base, ref_head in pairs:
         expected = int(git(clone, "rev-list", "--count", f"{ref_base}..{ref_head}"))
         assert repo.commits_between(ref_base, ref_head) == expected, (ref_base, ref_head)
+
+
+def test_the_reader_answers_with_typed_commits_trees_and_blobs(work: WorkRepo) -> None:
+    clone = work.first_clone
+    first = git(clone, "rev-parse", "HEAD").strip()
+    commit_file(clone, "src/a.txt", "a\n", "second")
+    git(clone, "tag", "-a", "-m", "v1", "v1")
+    reader = BatchReader(clone, clean_env())
+    head = reader.commit("v1")  # an annotated tag peels to its commit
+    assert head == Commit(
+        git(clone, "rev-parse", "HEAD").strip(), git(clone, "rev-parse", "HEAD^{tree}").strip(), (first,)
+    )
+    root = reader.tree("HEAD")
+    assert isinstance(root, Tree) and root.sha == head.tree
+    assert root.entries["src"] == TreeEntry("040000", "tree", git(clone, "rev-parse", "HEAD:src").strip())
+    assert root.entries["harness.yaml"].kind == "blob" and root.entries["harness.yaml"].mode == "100644"
+    src = reader.tree("HEAD:src")
+    assert src is not None and src.sha == root.entries["src"].sha and list(src.entries) == ["a.txt"]
+    blob = reader.blob("HEAD:src/a.txt")
+    assert blob == Blob(git(clone, "rev-parse", "HEAD:src/a.txt").strip(), b"a\n")
+    assert reader.object("v1") is None  # a tag object itself: callers peel
+    assert reader.blob("HEAD") is None and reader.tree("HEAD:src/a.txt") is None and reader.commit("HEAD:src") is None
+    assert reader.object("HEAD:nothing-here") is None and reader.object("no-such-ref") is None
+    reader.close()
+    assert reader.blob(blob.sha) == blob  # a closed reader starts again on demand
+    reader.close()
+
+
+def test_blobs_by_id_reads_many_at_once_and_leaves_out_missing_ones(work: WorkRepo) -> None:
+    repo = GitRepo(work.first_clone)
+    ids = [repo.hash_blob(f"lock {i}\n".encode()) for i in range(3)]
+    missing = "1" * 40
+    assert repo.blobs_by_id([ids[0], missing, *ids, ids[2]]) == {
+        sha: f"lock {i}\n".encode() for i, sha in enumerate(ids)
+    }
+    assert repo.blobs_by_id([]) == {}
+
+
+def test_init_bare_makes_the_folders_and_names_the_branch(tmp_path: Path) -> None:
+    upstream = tmp_path / "a" / "b" / "up.git"
+    init_bare(upstream, initial_branch="trunk")
+    assert git(upstream, "rev-parse", "--is-bare-repository").strip() == "true"
+    assert git(upstream, "symbolic-ref", "HEAD").strip() == "refs/heads/trunk"
+    (tmp_path / "file").write_text("not a folder\n")
+    with pytest.raises(HarnessError, match=r"file/up\.git: cannot create its folder"):
+        init_bare(tmp_path / "file" / "up.git")
+    (tmp_path / "taken.git").write_text("a file where the repository should go\n")
+    with pytest.raises(GitError, match="git init"):
+        init_bare(tmp_path / "taken.git")

@@ -6,6 +6,9 @@ processes per claim), so reads go through one long-lived ``git cat-file --batch`
 writes produce loose objects directly, in exactly the format git writes them
 (``zlib("<type> <size>\\0" + body)`` under ``objects/xx/yyyy…``). ``git fsck --strict`` in
 the tests checks what we write. SHA-1 repositories only (git's default).
+
+What is read comes back typed: a ``Commit``, a ``Tree`` or a ``Blob``. GitPython's reader
+and objects were measured in their place and left out (docs/git.md, "Reading objects").
 """
 
 from __future__ import annotations
@@ -24,9 +27,31 @@ TREE_MODE = "040000"  # as ls-tree prints it; the object format drops the leadin
 
 @dataclass(frozen=True)
 class TreeEntry:
-    mode: str
-    kind: str
+    mode: str  # as ls-tree prints it: "100644", "100755", "120000", "040000", "160000"
+    kind: str  # "blob", "tree" or "commit" (a submodule)
     sha: str
+
+
+@dataclass(frozen=True)
+class Blob:
+    sha: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Tree:
+    sha: str
+    entries: Mapping[str, TreeEntry]  # one level, by name
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+
+
+GitObject = Commit | Tree | Blob
 
 
 def parse_tree(data: bytes) -> dict[str, TreeEntry]:
@@ -82,10 +107,40 @@ def commit_body(tree: str, parents: list[str], message: str, env: Mapping[str, s
     return text.encode() if text.endswith("\n") else (text + "\n").encode()
 
 
-def commit_parents(body: bytes) -> list[str]:
-    """The parent ids a commit object's header names, in order."""
-    header = body.split(b"\n\n", 1)[0]
-    return [line[7:].decode() for line in header.splitlines() if line.startswith(b"parent ")]
+def parse_commit(sha: str, body: bytes) -> Commit:
+    """The tree and parents a commit object's header names (the rest is not needed here)."""
+    header = body.split(b"\n\n", 1)[0].splitlines()
+    tree = next((line[5:].decode() for line in header if line.startswith(b"tree ")), "")
+    return Commit(sha, tree, tuple(line[7:].decode() for line in header if line.startswith(b"parent ")))
+
+
+def typed(sha: str, kind: bytes, body: bytes) -> GitObject | None:
+    """The object of one ``cat-file --batch`` answer; None for a tag (names peel with ``^{…}``)."""
+    if kind == b"blob":
+        return Blob(sha, body)
+    if kind == b"tree":
+        return Tree(sha, parse_tree(body))
+    if kind == b"commit":
+        return parse_commit(sha, body)
+    return None
+
+
+def parse_batch(output: bytes, count: int) -> list[GitObject | None]:
+    """The ``count`` answers of one whole ``git cat-file --batch`` run, in request order
+    (None where the name was missing or ambiguous: a shallow or partial clone)."""
+    found: list[GitObject | None] = []
+    pos = 0
+    for _ in range(count):
+        end = output.index(b"\n", pos)
+        header = output[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # "<name> missing" or "<name> ambiguous"
+            found.append(None)
+            continue
+        size = int(header[2])
+        found.append(typed(header[0].decode(), header[1], output[pos : pos + size]))
+        pos += size + 1
+    return found
 
 
 def _signature(env: Mapping[str, str], who: str) -> str:
@@ -120,13 +175,8 @@ class BatchReader:
             )
         return self._proc
 
-    def read(self, name: str) -> tuple[str, bytes] | None:
-        """(type, body) of the object ``name`` (any rev syntax), or None when missing."""
-        found = self.lookup(name)
-        return (found[1], found[2]) if found is not None else None
-
-    def lookup(self, name: str) -> tuple[str, str, bytes] | None:
-        """(object id, type, body) of ``name`` (any rev syntax), or None when missing.
+    def object(self, name: str) -> GitObject | None:
+        """The object ``name`` (any rev syntax) names, or None when there is none.
 
         Names are resolved afresh on every call (git re-reads refs), so a ref moved by
         another process since the reader started is seen at its new value.
@@ -136,13 +186,29 @@ class BatchReader:
         proc.stdin.write(name.encode("utf-8", errors="surrogateescape") + b"\n")
         proc.stdin.flush()
         header = proc.stdout.readline().split()
-        if len(header) != 3 or header[1] not in (b"blob", b"tree", b"commit", b"tag"):
-            if not header:
+        if len(header) != 3:
+            if not header:  # the process ended: start a new one next time
                 self.close()
             return None
         size = int(header[2])
         body = proc.stdout.read(size + 1)[:size]
-        return header[0].decode(), header[1].decode(), body
+        return typed(header[0].decode(), header[1], body)
+
+    def commit(self, name: str) -> Commit | None:
+        found = self.object(f"{name}^{{commit}}")
+        return found if isinstance(found, Commit) else None
+
+    def tree(self, name: str) -> Tree | None:
+        """The tree ``name`` names: ``rev:path``, or a commit's own (``rev``)."""
+        found = self.object(name if ":" in name else f"{name}^{{tree}}")
+        if isinstance(found, Commit):  # a path naming a submodule's commit, present here
+            found = self.object(found.tree)
+        return found if isinstance(found, Tree) else None
+
+    def blob(self, name: str) -> Blob | None:
+        """The blob ``name`` (an id or ``rev:path``) names, or None."""
+        found = self.object(name)
+        return found if isinstance(found, Blob) else None
 
     def close(self) -> None:
         if self._proc is not None:

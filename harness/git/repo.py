@@ -1,11 +1,10 @@
 """Every git operation harness performs goes through this module.
 
 One choke point, ``GitRepo.run``, starts git with a cleaned environment and turns a
-failure into a ``GitError`` naming the command, its exit code and its stderr. The hot
-paths (claim, release, heartbeat, status) shell out to the ``git`` binary directly:
-importing GitPython costs ~175 ms, more than a whole uncontended claim, so GitPython is
-imported lazily and only by the few slow paths that benefit from it (``init_repo``),
-and its ``GitCommandError`` is converted to the same ``GitError``.
+failure into a ``GitError`` naming the command, its exit code and its stderr. Objects are
+read over one long-lived ``git cat-file --batch`` and written as loose objects
+(``objects.py``). There is no git library: GitPython was measured in the object reader's
+place and cost more than the rule allowed (docs/git.md, "Reading objects").
 """
 
 from __future__ import annotations
@@ -23,10 +22,11 @@ from typing import TypeVar, cast
 from harness.errors import GitError, HarnessError, UpstreamUnreachable
 from harness.git.objects import (
     BatchReader,
+    Blob,
+    Commit,
     TreeEntry,
     commit_body,
-    commit_parents,
-    parse_tree,
+    parse_batch,
     serialize_tree,
     write_loose_object,
 )
@@ -175,8 +175,8 @@ class GitRepo:
 
     def rev_parse(self, rev: str) -> str | None:
         """The commit ``rev`` names, or None; asked of the object reader, not a new process."""
-        found = self._reader.lookup(f"{rev}^{{commit}}")
-        return found[0] if found is not None and found[1] == "commit" else None
+        found = self._reader.commit(rev)
+        return found.sha if found is not None else None
 
     def parsed_blob(self, sha: str, label: str, parse: Callable[[str, bytes], T]) -> T:
         """``parse(label, content)`` of blob ``sha``, remembered for this repository's life.
@@ -187,8 +187,8 @@ class GitRepo:
         """
         key = (sha, label, parse)
         if key not in self._parsed:
-            found = self._reader.read(sha)
-            content = found[1] if found is not None and found[0] == "blob" else b""
+            blob = self._reader.blob(sha)
+            content = blob.data if blob is not None else b""
             if len(self._parsed) >= _PARSED_MAX:
                 self._parsed.clear()  # bounded; a full re-parse costs less than a leak
             self._parsed[key] = parse(label, content)
@@ -196,24 +196,29 @@ class GitRepo:
 
     def ls_tree(self, treeish: str) -> dict[str, TreeEntry]:
         """Entries of one tree level (``rev:path`` syntax); empty when it does not exist."""
-        found = self._reader.read(treeish if ":" in treeish else f"{treeish}^{{tree}}")
-        if found is None:
-            return {}
-        kind, body = found
-        if kind == "commit":
-            found = self._reader.read(f"{treeish}^{{tree}}")
-            if found is None:
-                return {}
-            kind, body = found
-        return parse_tree(body) if kind == "tree" else {}
+        tree = self._reader.tree(treeish)
+        return dict(tree.entries) if tree is not None else {}
 
     def read_blobs(self, rev: str, paths: Iterable[str]) -> dict[str, bytes | None]:
         """Contents of files at ``rev`` (None when absent), over one cat-file process."""
         result: dict[str, bytes | None] = {}
         for path in dict.fromkeys(paths):
-            found = self._reader.read(f"{rev}:{path}")
-            result[path] = found[1] if found is not None and found[0] == "blob" else None
+            blob = self._reader.blob(f"{rev}:{path}")
+            result[path] = blob.data if blob is not None else None
         return result
+
+    def blobs_by_id(self, blobs: Iterable[str]) -> dict[str, bytes]:
+        """Contents of many blobs by id, missing ones left out (a shallow or partial clone).
+
+        One ``git cat-file --batch`` given every id at once: for thousands of blobs (a long
+        lock history) a pipelined run costs much less than a round trip per blob.
+        """
+        wanted = list(dict.fromkeys(blobs))
+        if not wanted:
+            return {}
+        output = self.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in wanted).encode()).stdout
+        found = parse_batch(output, len(wanted))
+        return {blob: obj.data for blob, obj in zip(wanted, found, strict=True) if isinstance(obj, Blob)}
 
     def commits_between(self, base: str, head: str) -> int:
         """``git rev-list --count base..head``.
@@ -236,13 +241,10 @@ class GitRepo:
         for steps in range(limit + 1):
             if current == base:
                 return steps
-            found = self._reader.read(current)
-            if found is None or found[0] != "commit":
-                return None
-            parents = commit_parents(found[1])
-            if len(parents) != 1:
-                return None  # a merge or the root: let rev-list count
-            current = parents[0]
+            commit = self._reader.object(current)
+            if not isinstance(commit, Commit) or len(commit.parents) != 1:
+                return None  # unreadable, a merge or the root: let rev-list count
+            current = commit.parents[0]
         return None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
@@ -357,11 +359,9 @@ def _raise_remote_failure(argv: list[str], proc: subprocess.CompletedProcess[byt
 
 
 def init_bare(path: Path, initial_branch: str = "main") -> None:
-    """Create a bare repository (GitPython is fine here: init is not a hot path)."""
-    import git  # lazy: see module docstring
-
+    """Create a bare repository (and the folders leading to it)."""
     try:
-        git.Repo.init(path, bare=True, initial_branch=initial_branch, env=clean_env())
-    except git.GitCommandError as exc:
-        status = exc.status if isinstance(exc.status, int) else 1
-        raise GitError([str(a) for a in exc.command], status, str(exc.stderr)) from exc
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot create its folder: {exc.strerror}; pass another path") from exc
+    GitRepo(path.parent).run("init", "--quiet", "--bare", f"--initial-branch={initial_branch}", str(path))

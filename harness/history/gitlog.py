@@ -1,17 +1,16 @@
 """Read the lock history of first-parent ``main`` out of git, in two processes.
 
 One ``git log --first-parent --raw -z`` limited to ``current_tasks/`` lists every commit that
-changed a lock file, with the blob ids of what changed; one ``git cat-file --batch`` then
-reads the contents of every added or edited lock (to learn who held it). Parsing is plain
-Python over bytes: a history of 10,000 lock commits costs a small multiple of the git log
-itself (benchmarks/history.py). Nothing here assumes harness wrote the history: any file
+changed a lock file, with the blob ids of what changed; one ``git cat-file --batch``
+(``GitRepo.blobs_by_id``) then reads the contents of every added or edited lock (to learn
+who held it). Parsing is plain Python over bytes: a history of 10,000 lock commits costs a
+small multiple of the git log itself (benchmarks/history.py). Nothing here assumes harness wrote the history: any file
 under ``current_tasks/`` (free-form ``.txt``, other extensions) is a lock.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.git.repo import ZERO_SHA, GitRepo
@@ -122,26 +121,6 @@ def _parse_trailers(text: str) -> dict[str, list[str]]:
         if sep and key.strip():
             trailers.setdefault(key.strip().lower(), []).append(value.strip())
     return trailers
-
-
-def read_blobs_by_id(repo: GitRepo, blobs: Iterable[str]) -> dict[str, bytes]:
-    """Contents of many blobs in one ``git cat-file --batch`` process."""
-    wanted = list(dict.fromkeys(blobs))
-    if not wanted:
-        return {}
-    data = repo.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in wanted).encode()).stdout
-    contents: dict[str, bytes] = {}
-    pos = 0
-    for blob in wanted:
-        end = data.index(b"\n", pos)
-        header = data[pos:end].split()
-        pos = end + 1
-        if len(header) != 3:  # "<sha> missing": a shallow or partial clone
-            continue
-        size = int(header[2])
-        contents[blob] = data[pos : pos + size]
-        pos += size + 1
-    return contents
 
 
 # -- what a lock file says, whatever wrote it ---------------------------------------------

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.git.repo import GitRepo
-from harness.history.gitlog import LockFacts, LockFileChange, LogCommit, lock_facts, read_blobs_by_id, read_log
+from harness.history.gitlog import LockFacts, LockFileChange, LogCommit, lock_facts, read_log
 from harness.locks.lockfile import LOCK_DIR, task_of_entry
 
 SWEEP_MIN = 3  # deletions in one (non-merge) commit that make it a sweep
@@ -91,7 +91,7 @@ def load_history(repo: GitRepo, rev: str | None) -> History:
         return History(rev=None)
     commits = read_log(repo, rev)
     wanted = [c.blob for commit in commits for c in commit.changes if c.status != "D"]
-    contents = read_blobs_by_id(repo, wanted)
+    contents = repo.blobs_by_id(wanted)
     return build_history(rev, commits, {blob: lock_facts(data) for blob, data in contents.items()})
 
 
