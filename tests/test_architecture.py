@@ -174,3 +174,8 @@ def test_modules_stay_small_and_the_top_level_stays_short() -> None:
     assert {path: n for path, n in sizes.items() if n > MAX_MODULE_LINES} == {}
     top = [p.name for p in (ROOT / "harness").glob("*.py")]
     assert len(top) <= MAX_TOP_LEVEL_MODULES, sorted(top)
+
+
+def test_no_module_imports_gitpython() -> None:
+    """GitPython was measured and left out (docs/git.md): git runs through git/ alone."""
+    assert outside(importers(GRAPH, "git"), set()) == []
