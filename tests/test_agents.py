@@ -51,6 +51,27 @@ def test_claude_reads_cost_and_tokens_from_the_result_line() -> None:
     assert not usage.rate_limited and usage.error == ""
 
 
+def test_claude_tokens_cover_the_whole_session_with_its_subagents() -> None:
+    # What Claude Code 2.1.332 printed for a session whose subagent did the work (scripted
+    # server: 8,500 tokens in, 82 out sent): `usage` holds the main thread's 4,000/47 only.
+    result = dict(CLAUDE_RESULT, is_error=False, result="Done.", total_cost_usd=0.01782)
+    result["usage"] = {"input_tokens": 4000, "cache_read_input_tokens": 0, "output_tokens": 47}
+    result["modelUsage"] = {
+        "claude-sonnet-5-5": {"inputTokens": 8000, "outputTokens": 80, "cacheReadInputTokens": 300},
+        "claude-haiku-5": {"inputTokens": 150, "outputTokens": 2, "cacheCreationInputTokens": 50},
+    }
+    output = '{"type":"result","usage":{"input_tokens":1}}\n' + json.dumps(result) + "\n"
+    usage = get_backend("claude").usage(output, 0)
+    assert (usage.input_tokens, usage.output_tokens, usage.cost_usd) == (8500, 82, 0.01782)
+
+
+def test_claude_sets_is_sandbox_by_the_uid_the_session_runs_as(tmp_path: Path) -> None:
+    claude = get_backend("claude")
+    assert claude.invocation(_ctx(tmp_path, session_uid=0)).env.get("IS_SANDBOX") == "1"
+    # A root loop running its sessions as another user: Claude Code is not root, needs no IS_SANDBOX.
+    assert "IS_SANDBOX" not in claude.invocation(_ctx(tmp_path, session_uid=1000)).env
+
+
 def test_claude_rate_limit_and_overload_are_recognised() -> None:
     limited = dict(CLAUDE_RESULT, api_error_status=429, result="API Error: Request rejected (429)")
     assert get_backend("claude").usage(json.dumps(limited), 1).rate_limited
@@ -73,6 +94,121 @@ def test_codex_gemini_aider_usage_parsing() -> None:
     aider_out = "Tokens: 12k sent, 340 received. Cost: $0.05 message, $0.31 session.\n"
     usage = get_backend("aider").usage(aider_out, 0)
     assert (usage.input_tokens, usage.output_tokens, usage.cost_usd) == (12000, 340, 0.31)
+
+
+# What Gemini CLI 0.61.0 printed on a failed request, stderr and stdout in one log: a stack
+# trace holding the API's JSON error, then its own JSON report.
+GEMINI_LOG = """YOLO mode is enabled. All tool calls will be automatically approved.
+Attempt 1 failed with status 429. Retrying with backoff... _ApiError: {"error":{"code":429,"message":"Resource \
+has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}
+    at throwErrorIfNotOK (file:///gemini-cli/bundle/chunk-JDPZ4CE3.js:267833:24) {
+  status: 429
+}
+{
+  "session_id": "84645906-d65e-43b2-85ef-7bbe1d3f4a88",
+  "response": "Done.",
+  "stats": {
+    "models": {
+      "gemini-2.5-pro": {"tokens": {"input": 2800, "prompt": 3900, "candidates": 38, "cached": 1100}},
+      "gemini-2.5-flash": {"tokens": {"prompt": 100, "candidates": 2}}
+    }
+  }
+}
+"""
+
+
+def test_gemini_tokens_come_from_its_report_whatever_stderr_printed_before() -> None:
+    usage = get_backend("gemini").usage(GEMINI_LOG, 0)
+    assert (usage.input_tokens, usage.output_tokens) == (4000, 40)
+    failed = GEMINI_LOG.split("{\n")[0] + "\n" + json.dumps({"error": {"message": "quota exceeded (429)", "code": 429}})
+    usage = get_backend("gemini").usage(failed, 1)
+    assert usage.rate_limited and usage.error == "quota exceeded (429)"
+
+
+def test_gemini_trusts_the_clone_and_takes_a_base_url_with_api_key_auth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    (home / ".gemini" / "settings.json").write_text('{"general": {"maxAttempts": 2}}')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GOOGLE_GEMINI_BASE_URL", raising=False)
+    gemini = get_backend("gemini")
+    plain = gemini.invocation(_ctx(tmp_path))
+    assert plain.env == {"GEMINI_CLI_TRUST_WORKSPACE": "true"}  # without it: exit 55 in any new folder
+    env = gemini.invocation(_ctx(tmp_path, base_url="http://127.0.0.1:9")).env
+    assert env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9"
+    settings = json.loads((Path(env["GEMINI_CLI_HOME"]) / ".gemini" / "settings.json").read_text())
+    assert settings == {"general": {"maxAttempts": 2}, "security": {"auth": {"selectedType": "gemini-api-key"}}}
+    assert Path(env["GEMINI_CLI_HOME"]).is_relative_to(tmp_path / ".git")  # never the user's own ~/.gemini
+    assert json.loads((home / ".gemini" / "settings.json").read_text()) == {"general": {"maxAttempts": 2}}
+
+
+def test_codex_gets_a_provider_for_a_base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    codex = get_backend("codex")
+    assert "-c" not in codex.invocation(_ctx(tmp_path)).argv
+    argv = codex.invocation(_ctx(tmp_path, base_url="http://gw.example:8080/v1/")).argv
+    overrides = [argv[i + 1] for i, word in enumerate(argv) if word == "-c"]
+    config = tomllib.loads("\n".join(overrides))  # what codex parses: each -c value is TOML
+    assert config["model_provider"] == "harness"
+    assert config["model_providers"]["harness"] == {
+        "name": "harness (agent.base_url)",
+        "base_url": "http://gw.example:8080/v1",
+        "wire_api": "responses",
+        "env_key": "OPENAI_API_KEY",
+    }
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # which codex itself ignores
+    monkeypatch.delenv("OPENAI_API_KEY")
+    argv = codex.invocation(_ctx(tmp_path)).argv
+    assert 'base_url = "http://127.0.0.1:9/v1"' in argv[argv.index("-c", argv.index("-c") + 1) + 1]
+    assert "env_key" not in " ".join(argv)  # a local model without a key
+
+
+# What Aider 0.86.2 printed when the server kept answering 429 (it exits 0 after this).
+AIDER_GAVE_UP = """Aider v0.86.2
+litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached for
+requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.
+The API provider has rate limited you. Try again later or check your quotas.
+Retrying in 32.0 seconds...
+litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached for
+requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.
+The API provider has rate limited you. Try again later or check your quotas.
+"""
+
+
+def test_aider_giving_up_on_a_rate_limit_is_seen_though_it_exits_0() -> None:
+    usage = get_backend("aider").usage(AIDER_GAVE_UP, 0)
+    assert usage.rate_limited and usage.error.startswith("litellm.RateLimitError")
+    recovered = AIDER_GAVE_UP + "Retrying in 64.0 seconds...\nTokens: 1.2k sent, 30 received.\n"
+    assert not get_backend("aider").usage(recovered, 0).rate_limited  # it retried and went on
+    overloaded = "litellm.ServiceUnavailableError: OpenAIException - overloaded\n"
+    assert get_backend("aider").usage(overloaded, 0).rate_limited
+    assert not get_backend("aider").usage("I fixed the rate limit handling.\n", 0).rate_limited
+
+
+def test_aider_keeps_its_files_out_of_git_without_touching_gitignore(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    (clone / ".gitignore").write_text("build/\n")
+    inv = get_backend("aider").invocation(_ctx(tmp_path, workspace=clone))
+    assert "--no-gitignore" in inv.argv
+    get_backend("aider").invocation(_ctx(tmp_path, workspace=clone))  # twice: the line is there once
+    exclude = (clone / ".git" / "info" / "exclude").read_text().splitlines()
+    assert exclude.count(".aider*") == 1
+    (clone / ".aider.chat.history.md").write_text("chat")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True)
+    assert status.stdout.split() == ["??", ".gitignore"]  # the history is ignored; .gitignore is the project's
+    assert (clone / ".gitignore").read_text() == "build/\n"
+
+
+def test_a_base_url_reaches_each_cli_as_its_own_variable(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, base_url="http://127.0.0.1:9")
+    assert get_backend("claude").invocation(ctx).env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
+    assert get_backend("aider").invocation(ctx).env["OPENAI_API_BASE"] == "http://127.0.0.1:9"
 
 
 def test_argv_of_each_backend(tmp_path: Path) -> None:
