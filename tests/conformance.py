@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from harness.tasks.specs import TaskSpec
 from harness.workspace import open_workspace
 from tests.conftest import WorkRepo, git
 from tests.loophelpers import locks_upstream
+from tests.modelserver import Fail, Hang, Say, Script, Shell, Step, Usage, iteration, serve
 
 # Where .ci/machine-setup.sh installs them: npm packages under npm/, Aider in its own venv.
 PREFIX = Path(os.environ.get("HARNESS_AGENTS_PREFIX", "/opt/harness-agents"))
@@ -102,10 +104,13 @@ class Bench:
         ws = open_workspace(clone, "setup")
         for i in range(1, tasks + 1):
             body = f"Create the file out/t{i}.txt holding `t{i} done`, and commit it."
-            add_task(ws, TaskSpec(id=f"t{i}", title=f"write out/t{i}.txt", body=body))
+            after = (f"t{i - 1}",) if i > 1 else ()  # one at a time, in order: t1 is the loop's first pick
+            add_task(ws, TaskSpec(id=f"t{i}", title=f"write out/t{i}.txt", body=body, depends_on=after))
 
     def loop(self, *args: str, timeout: float = 600) -> Run:
-        clone = self.work.clone(self.agent)
+        clone = self.work.base / "clones" / self.agent
+        if not clone.exists():
+            self.work.clone(self.agent)
         proc = subprocess.run(
             [sys.executable, "-m", "harness", "loop", "--role", "core-dev", "--agent", self.agent, *args],
             cwd=clone,
@@ -145,10 +150,99 @@ class Landed:
         assert self.run.work.upstream_file(f"out/{self.task}.txt") == f"{self.task} done\n", self.run.explain()
         assert self.run.spec_status(self.task) == "done", self.run.explain()
         assert locks_upstream(self.run.work) == [], self.run.explain()
-        authors = self.run.work.upstream_git("log", "--format=%an %s", "main").splitlines()
-        assert any(line.startswith(f"{self.run.clone.name} ") for line in authors), authors  # the CLI's own commit
+        # The file came in a commit the CLI made (harness's own are claims, releases, wip).
+        made = self.run.work.upstream_git("log", "--format=%s", "main", "--", f"out/{self.task}.txt").splitlines()
+        assert made and not any(s.startswith(("claim:", "release:", "wip:")) for s in made), made
 
 
 def write_command(task: str) -> str:
     """The shell command a scripted model has the CLI run: the task's file, committed."""
     return f"mkdir -p out && printf '{task} done\\n' > out/{task}.txt && git add out && git commit -qm 'do {task}'"
+
+
+def shell_then_done(task: str) -> list[Step]:
+    """The model has the CLI run the task's command, then says it is done."""
+    return [Shell(write_command(task), Usage(2000, 40, 500)), Say("Done.")]
+
+
+def limit_then_overload(overload: int) -> list[Step]:
+    """Iteration 1 answered with rate limits, iteration 2 with the vendor's overload status."""
+    return [Fail(429, until=iteration(2)), Fail(overload, until=iteration(3))]
+
+
+@dataclass
+class Profile:
+    """How one backend is run in these tests, and what it costs."""
+
+    backend: str
+    agent: dict[str, Any]  # harness.yaml's agent section, less the backend and the base URL
+    env: dict[str, str]
+    cost: Callable[[Usage], float]
+    hang_timeout: float = 20  # above the CLI's start-up on a loaded machine
+    work: Callable[[str], list[Step]] = lambda task: shell_then_done(task)
+    side: Callable[[str, dict[str, Any]], bool] = lambda path, body: False
+    side_text: str = "ok"
+    url_suffix: str = ""  # what the vendor's base URL carries after the host (OpenAI's /v1)
+    rate_limits_first: Callable[[], list[Step]] = lambda: limit_then_overload(503)
+    limited_sessions: int = 2  # sessions rate_limits_first fails
+
+    def bench(self, work: WorkRepo, home: Path, name: str) -> Bench:
+        bench = Bench(work, self.backend, home, f"{self.backend}-{name[5:25].replace('_', '-')}")
+        bench.env.update(self.env)
+        return bench
+
+    def script(self, steps: list[Step]) -> Script:
+        return Script(steps, self.side, self.side_text)
+
+    def configure(self, bench: Bench, url: str, loop: dict[str, Any] | None = None, tasks: int = 1) -> None:
+        bench.configure({**self.agent, "base_url": url + self.url_suffix}, loop, tasks)
+
+
+def lands_and_stops_on_budget(bench: Bench, profile: Profile, steps: list[Step] | None = None) -> None:
+    """A session lands the CLI's commit and releases the lock; its tokens and cost are what
+    the server sent; a budget the first session spends stops the loop before the second task."""
+    script = profile.script(steps or profile.work("t1"))
+    budget = profile.cost(script.planned()) / 2
+    with serve(script) as server:
+        profile.configure(bench, server.url, tasks=2)
+        run = bench.loop("--max-iterations", "3", "--budget-usd", f"{budget:.8f}")
+    sent = script.sent()
+    assert run.proc.returncode == 0 and run.outcomes() == ["done"], run.explain()
+    Landed(run, "t1").check()
+    (event,) = run.events()
+    assert (event["input_tokens"], event["output_tokens"]) == (sent.all_input, sent.output), run.explain()
+    assert sent.output > 0 and event["cost_usd"] == pytest.approx(profile.cost(sent), rel=1e-6), run.explain()
+    assert "loop stopped: budget spent" in run.output, run.explain()
+    assert run.spec_status("t2") == "open" and locks_upstream(bench.work) == []  # never claimed
+
+
+def backs_off_and_hands_back(bench: Bench, profile: Profile) -> Run:
+    """A rate limit (iteration 1) and an overload (iteration 2, or later in the same session):
+    each session ends rate limited, the task goes back, the loop backs off, doubling; the
+    next iteration lands it."""
+    script = profile.script([*profile.rate_limits_first(), *profile.work("t1")])
+    limited = profile.limited_sessions
+    with serve(script) as server:
+        profile.configure(bench, server.url)
+        run = bench.loop("--max-iterations", str(limited + 1))
+    assert run.outcomes() == ["rate-limited"] * limited + ["done"], run.explain()
+    waits = [line.split()[-2] for line in run.output.splitlines() if "backing off" in line]
+    assert waits == ["0.1", "0.2", "0.4"][:limited], run.explain()
+    assert script.replies("fail") >= 2, run.explain()
+    Landed(run, "t1").check()  # handed back twice, claimed again: not skipped for the run
+    return run
+
+
+def hang_times_out(bench: Bench, profile: Profile) -> None:
+    """The model never answers: the session is killed at its timeout, nothing of it survives,
+    the lock goes back."""
+    script = profile.script([Hang()])
+    with serve(script) as server:
+        profile.configure(bench, server.url, {"session_timeout_seconds": profile.hang_timeout})
+        run = bench.loop("--once")
+        leftovers = bench.leftovers()  # while the server still holds the hung request open
+    assert run.outcomes() == ["timeout"], run.explain()
+    assert "timed out" in run.events()[0]["session_exit"]
+    assert script.replies("hang") >= 1, run.explain()  # it was waiting on the model, not starting up
+    assert leftovers == []
+    assert locks_upstream(bench.work) == [] and run.spec_status("t1") == "open"

@@ -1,11 +1,10 @@
-"""Agent backends: their argv, what they read back from real output, and the real CLIs
-accepting the harness's argv (they get past argument parsing and fail on auth/network)."""
+"""Agent backends: their argv and environment, and what they read back from output the real
+CLIs printed. The CLIs themselves run in tests/test_conformance_*.py, against a scripted
+model server."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -85,6 +84,16 @@ def test_a_successful_session_talking_about_quotas_is_not_rate_limited() -> None
     assert not get_backend("command").usage("I fixed the quota handling in limits.py\n", 0).rate_limited
 
 
+def test_codex_reports_why_its_turn_failed() -> None:
+    # What Codex 0.171.0 printed after its retries against a server answering 429.
+    out = (
+        '{"type":"error","message":"Reconnecting... 5/5 (exceeded retry limit, last status: 429 Too Many Requests)"}\n'
+        '{"type":"turn.failed","error":{"message":"exceeded retry limit, last status: 429 Too Many Requests"}}\n'
+    )
+    usage = get_backend("codex").usage(out, 1)
+    assert usage.rate_limited and usage.error == "exceeded retry limit, last status: 429 Too Many Requests"
+
+
 def test_codex_gemini_aider_usage_parsing() -> None:
     codex_out = '{"type":"turn.completed","usage":{"input_tokens":1200,"output_tokens":80}}\n'
     assert get_backend("codex").usage(codex_out, 0).input_tokens == 1200
@@ -94,6 +103,9 @@ def test_codex_gemini_aider_usage_parsing() -> None:
     aider_out = "Tokens: 12k sent, 340 received. Cost: $0.05 message, $0.31 session.\n"
     usage = get_backend("aider").usage(aider_out, 0)
     assert (usage.input_tokens, usage.output_tokens, usage.cost_usd) == (12000, 340, 0.31)
+    cached = "Tokens: 2.0k sent, 100 cache write, 500 cache hit, 100 received. Cost: $0.03 message, $0.03 session.\n"
+    usage = get_backend("aider").usage(cached, 0)
+    assert (usage.input_tokens, usage.output_tokens, usage.cost_usd) == (2000, 100, 0.03)
 
 
 # What Gemini CLI 0.61.0 printed on a failed request, stderr and stdout in one log: a stack
@@ -185,8 +197,13 @@ def test_aider_giving_up_on_a_rate_limit_is_seen_though_it_exits_0() -> None:
     assert usage.rate_limited and usage.error.startswith("litellm.RateLimitError")
     recovered = AIDER_GAVE_UP + "Retrying in 64.0 seconds...\nTokens: 1.2k sent, 30 received.\n"
     assert not get_backend("aider").usage(recovered, 0).rate_limited  # it retried and went on
-    overloaded = "litellm.ServiceUnavailableError: OpenAIException - overloaded\n"
-    assert get_backend("aider").usage(overloaded, 0).rate_limited
+    overloaded = (  # wrapped at the terminal's width, as Aider prints it
+        "Retrying in 32.0 seconds...\n"
+        "litellm.ServiceUnavailableError: ServiceUnavailableError: OpenAIException - The \n"
+        "server is overloaded or not ready yet.\nThe API provider's servers are down or overloaded.\n"
+    )
+    usage = get_backend("aider").usage(overloaded, 0)
+    assert usage.rate_limited and "server is overloaded" in usage.error
     assert not get_backend("aider").usage("I fixed the rate limit handling.\n", 0).rate_limited
 
 
@@ -229,76 +246,3 @@ def test_argv_of_each_backend(tmp_path: Path) -> None:
         get_backend("command").invocation(ctx)
     with pytest.raises(UsageError, match="unknown agent backend"):
         get_backend("copilot")
-
-
-def _claude_binary(tmp_path_factory: pytest.TempPathFactory) -> str:
-    found = shutil.which("claude")
-    if found:
-        return found
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed, so the Claude Code CLI cannot be installed here")
-    prefix = tmp_path_factory.mktemp("npm")
-    proc = subprocess.run(
-        [npm, "install", "--prefix", str(prefix), "@anthropic-ai/claude-code"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    binary = prefix / "node_modules" / ".bin" / "claude"
-    if proc.returncode != 0 or not binary.exists():
-        pytest.skip(f"npm could not install @anthropic-ai/claude-code (registry unreachable?): {proc.stderr[-300:]}")
-    return str(binary)
-
-
-def _run_real(
-    argv: list[str], ctx: SessionContext, env: dict[str, str], home: Path, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "HOME": str(home), **env}
-    for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"):
-        full_env.pop(key, None)
-    with open(ctx.prompt_file, "rb") as stdin:
-        return subprocess.run(
-            argv,
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            env=full_env,
-            cwd=ctx.workspace,
-            timeout=timeout,
-            check=False,
-        )
-
-
-def test_the_real_claude_cli_accepts_the_harness_argv(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    binary = _claude_binary(tmp_path_factory)
-    inv = get_backend("claude").invocation(_ctx(tmp_path))
-    proc = _run_real([binary, *inv.argv[1:]], _ctx(tmp_path), inv.env, tmp_path_factory.mktemp("home"))
-    output = proc.stdout + proc.stderr
-    # Argument parsing passed: no usage error; it got as far as needing credentials or the network.
-    assert "unknown option" not in output and "requires --verbose" not in output, output[-500:]
-    assert "cannot be used with root" not in output, output[-500:]
-    usage = get_backend("claude").usage(proc.stdout, proc.returncode)
-    assert '"type":"result"' in proc.stdout.replace(" ", ""), output[-500:]
-    assert usage.error or proc.returncode != 0  # no API reachable here: it reports why
-
-
-@pytest.mark.parametrize("name", ["codex", "gemini"])
-def test_other_real_clis_accept_the_harness_argv_when_installed(
-    name: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    binary = shutil.which(name)
-    if binary is None:
-        package = "@openai/codex" if name == "codex" else "@google/gemini-cli"
-        pytest.skip(f"{name} CLI not installed (npm install -g {package})")
-    inv = get_backend(name).invocation(_ctx(tmp_path))
-    home = tmp_path_factory.mktemp("home")
-    try:
-        proc = _run_real([binary, *inv.argv[1:]], _ctx(tmp_path), inv.env, home, timeout=20)
-        output = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:  # codex waits for the network: parsing passed long ago
-        output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else str(exc.stdout or "")
-    lowered = output.lower()
-    assert "unknown argument" not in lowered and "unexpected argument" not in lowered, output[-500:]
-    assert "usage:" not in lowered, output[-500:]

@@ -23,7 +23,11 @@ import re
 
 from harness.agents.base import Invocation, SessionContext, Usage, keep_out_of_git, rate_limit_line
 
-_TOKENS = re.compile(r"Tokens:\s*([\d.]+)([kM]?) sent,\s*([\d.]+)([kM]?) received", re.IGNORECASE)
+# "Tokens: 2.0k sent, 500 cache hit, 100 received." ("sent" counts the cached tokens too).
+_TOKENS = re.compile(
+    r"Tokens:\s*([\d.]+)([kM]?) sent,(?:\s*[\d.]+[kM]? cache (?:write|hit),)*\s*([\d.]+)([kM]?) received",
+    re.IGNORECASE,
+)
 _COST = re.compile(r"Cost:.*?\$([\d.]+) session", re.IGNORECASE)
 _SCALE = {"": 1, "k": 1_000, "K": 1_000, "M": 1_000_000}
 # What Aider prints for the errors it retries as rate limits or overloads (aider/exceptions.py).
@@ -72,7 +76,8 @@ def gave_up_on(output: str) -> str:
     """Aider's rate-limit or overload error after its last "Retrying in" line (so it gave up), or ""."""
     retries = [match.end() for match in _RETRYING.finditer(output)]
     found = _GAVE_UP.search(output, retries[-1] if retries else 0)
-    return found.group(0).strip()[:200] if found else ""
+    # Aider wraps its messages at the terminal's width: the report is the lines from there.
+    return " ".join(output[found.start() : found.start() + 400].split())[:200] if found else ""
 
 
 BACKEND = AiderBackend()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 
-from harness.agents.base import Invocation, SessionContext, Usage, rate_limited
+from harness.agents.base import RATE_LIMIT, Invocation, SessionContext, Usage, rate_limited
 
 PROVIDER = "harness"
 
@@ -47,20 +47,29 @@ class CodexBackend:
 
     def usage(self, output: str, returncode: int | None) -> Usage:
         tokens_in = tokens_out = 0
+        error = ""
         for line in output.splitlines():
-            if '"turn.completed"' not in line:
+            if '"turn.' not in line:
                 continue
             try:
-                usage = json.loads(line).get("usage") or {}
-            except (ValueError, AttributeError):
+                event = json.loads(line)
+            except ValueError:
                 continue
-            tokens_in += int(usage.get("input_tokens") or 0)
-            tokens_out += int(usage.get("output_tokens") or 0)
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "turn.completed":
+                usage = event.get("usage") or {}
+                tokens_in += int(usage.get("input_tokens") or 0)
+                tokens_out += int(usage.get("output_tokens") or 0)
+            elif event.get("type") == "turn.failed":  # "exceeded retry limit, last status: 429 ..."
+                failure = event.get("error")
+                error = str(failure.get("message") if isinstance(failure, dict) else failure or "").strip()
+        limited = rate_limited(output, returncode) or bool(error and RATE_LIMIT.search(error))
         return Usage(
             input_tokens=tokens_in,
             output_tokens=tokens_out,
-            cost_usd=0.0,
-            rate_limited=rate_limited(output, returncode),
+            rate_limited=limited,
+            error=error.splitlines()[0][:200] if error else "",
         )
 
 
