@@ -246,3 +246,28 @@ def test_argv_of_each_backend(tmp_path: Path) -> None:
         get_backend("command").invocation(ctx)
     with pytest.raises(UsageError, match="unknown agent backend"):
         get_backend("copilot")
+
+
+def test_agent_base_url_and_prices_are_read_and_checked(tmp_path: Path) -> None:
+    from harness.config import load_config
+    from harness.errors import ConfigError
+    from harness.loop.config import AgentSettings, read_agent_settings
+
+    def read(agent: str) -> AgentSettings:
+        (tmp_path / "harness.yaml").write_text(f"version: 1\nagent:\n{agent}")
+        return read_agent_settings(load_config(tmp_path))
+
+    settings = read("  base_url: http://gw:8080/v1\n  usd_per_mtok: {input: 1.25, output: 10}\n")
+    assert settings.base_url == "http://gw:8080/v1" and settings.usd_per_mtok == (1.25, 10.0)
+    with pytest.raises(ConfigError, match=r"harness\.yaml: agent\.base_url: expected an http"):
+        read("  base_url: gw:8080\n")
+    with pytest.raises(ConfigError, match=r"harness\.yaml: agent\.usd_per_mtok: expected \{input: USD, output: USD\}"):
+        read("  usd_per_mtok: {input: 1}\n")
+
+
+def test_prices_give_a_cost_only_to_sessions_that_report_none() -> None:
+    from harness.agents.base import Usage, priced
+
+    assert priced(Usage(2_000_000, 100_000), (1.25, 10.0)).cost_usd == pytest.approx(3.5)
+    assert priced(Usage(2_000_000, 100_000, cost_usd=0.5), (1.25, 10.0)).cost_usd == 0.5
+    assert priced(Usage(2_000_000, 100_000), None).cost_usd == 0.0

@@ -64,8 +64,8 @@ def test_claude_subagent_lands_the_commit_and_every_token_is_recorded(
         Say("Written and committed.", Usage(2600, 12)),  # the subagent reports
         Say("Done: out/t1.txt is committed.", Usage(4000, 20, 1500, 0)),  # the main thread ends
     ]
-    # Claude Code's last result line says 6,000 in / 80 out for this session (its main
-    # thread); the whole session, as sent, is 14,800 / 132.
+    # The result line's `usage` says 9,700 in / 80 out (the main thread's two requests); its
+    # `modelUsage`, like the server, 14,800 / 132.
     lands_and_stops_on_budget(CLAUDE.bench(work, hermetic_git, name), CLAUDE, steps)
 
 
