@@ -60,6 +60,8 @@ AIDER = Profile(
 )
 
 
+pytestmark = pytest.mark.slow  # real CLIs: seconds each, a minute for Aider's own retries
+
 @pytest.fixture
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.node.name)

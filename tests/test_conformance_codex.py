@@ -25,6 +25,8 @@ CODEX = Profile(
 )
 
 
+pytestmark = pytest.mark.slow  # real CLIs: seconds each, a minute for Aider's own retries
+
 @pytest.fixture
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.node.name)

@@ -25,13 +25,18 @@ GEMINI = Profile(
 )
 
 
+pytestmark = pytest.mark.slow  # real CLIs: seconds each, a minute for Aider's own retries
+
 @pytest.fixture
-def name(request: pytest.FixtureRequest, hermetic_git: Path) -> str:
+def name(request: pytest.FixtureRequest, hermetic_git: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     # The user's own Gemini settings, which harness carries into the session's Gemini home:
     # two attempts per request (its default of 10, 5 s apart at least, is minutes per test).
     (hermetic_git / ".gemini").mkdir(exist_ok=True)
     settings = {"general": {"maxAttempts": 2}, "privacy": {"usageStatisticsEnabled": False}}
     (hermetic_git / ".gemini" / "settings.json").write_text(json.dumps(settings))
+    # Where it writes a report of every failed request (gemini-client-error-*.json): the test's.
+    (hermetic_git / "tmp").mkdir(exist_ok=True)
+    monkeypatch.setenv("TMPDIR", str(hermetic_git / "tmp"))
     return str(request.node.name)
 
 
