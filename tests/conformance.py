@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.loop.events import read_events
+from harness.loop.events import IterationEvent, read_events
 from harness.tasks.ops import add_task
 from harness.tasks.specs import TaskSpec
 from harness.workspace import open_workspace
@@ -66,14 +66,14 @@ class Run:
     def output(self) -> str:
         return self.proc.stdout + self.proc.stderr
 
-    def events(self) -> list[dict[str, Any]]:
-        return read_events(self.clone / "agent_logs" / "events.jsonl")
+    def events(self) -> list[IterationEvent]:
+        return read_events(self.clone / "agent_logs" / "events.jsonl").events
 
     def outcomes(self) -> list[str]:
-        return [str(e["outcome"]) for e in self.events()]
+        return [str(e.outcome) for e in self.events()]
 
     def logs(self) -> str:
-        return "\n".join(Path(e["log"]).read_text(errors="replace") for e in self.events() if e.get("log"))
+        return "\n".join(Path(e.log).read_text(errors="replace") for e in self.events() if e.log)
 
     def explain(self) -> str:
         """What to read when an assertion fails: the loop's output and the sessions' logs."""
@@ -210,8 +210,8 @@ def lands_and_stops_on_budget(bench: Bench, profile: Profile, steps: list[Step] 
     assert run.proc.returncode == 0 and run.outcomes() == ["done"], run.explain()
     Landed(run, "t1").check()
     (event,) = run.events()
-    assert (event["input_tokens"], event["output_tokens"]) == (sent.all_input, sent.output), run.explain()
-    assert sent.output > 0 and event["cost_usd"] == pytest.approx(profile.cost(sent), rel=1e-6), run.explain()
+    assert (event.input_tokens, event.output_tokens) == (sent.all_input, sent.output), run.explain()
+    assert sent.output > 0 and event.cost_usd == pytest.approx(profile.cost(sent), rel=1e-6), run.explain()
     assert "loop stopped: budget spent" in run.output, run.explain()
     assert run.spec_status("t2") == "open" and locks_upstream(bench.work) == []  # never claimed
 
@@ -242,7 +242,7 @@ def hang_times_out(bench: Bench, profile: Profile) -> None:
         run = bench.loop("--once")
         leftovers = bench.leftovers()  # while the server still holds the hung request open
     assert run.outcomes() == ["timeout"], run.explain()
-    assert "timed out" in run.events()[0]["session_exit"]
+    assert "timed out" in run.events()[0].session_exit
     assert script.replies("hang") >= 1, run.explain()  # it was waiting on the model, not starting up
     assert leftovers == []
     assert locks_upstream(bench.work) == [] and run.spec_status("t1") == "open"

@@ -268,6 +268,6 @@ def test_agent_base_url_and_prices_are_read_and_checked(tmp_path: Path) -> None:
 def test_prices_give_a_cost_only_to_sessions_that_report_none() -> None:
     from harness.agents.base import Usage, priced
 
-    assert priced(Usage(2_000_000, 100_000), (1.25, 10.0)).cost_usd == pytest.approx(3.5)
-    assert priced(Usage(2_000_000, 100_000, cost_usd=0.5), (1.25, 10.0)).cost_usd == 0.5
-    assert priced(Usage(2_000_000, 100_000), None).cost_usd == 0.0
+    assert priced(Usage(input_tokens=2_000_000, output_tokens=100_000), (1.25, 10.0)).cost_usd == pytest.approx(3.5)
+    assert priced(Usage(input_tokens=2_000_000, output_tokens=100_000, cost_usd=0.5), (1.25, 10.0)).cost_usd == 0.5
+    assert priced(Usage(input_tokens=2_000_000, output_tokens=100_000), None).cost_usd == 0.0

@@ -81,7 +81,7 @@ def test_aider_lands_its_commit_and_records_tokens_and_cost(work: WorkRepo, herm
 def test_aider_gives_up_on_a_rate_limit_and_the_loop_backs_off(work: WorkRepo, hermetic_git: Path, name: str) -> None:
     run = backs_off_and_hands_back(AIDER.bench(work, hermetic_git, name), AIDER)
     (limited, _) = run.events()
-    assert limited["session_exit"] == "exited 0" and "overloaded" in limited["error"], run.explain()
+    assert limited.session_exit == "exited 0" and "overloaded" in limited.error, run.explain()
 
 
 def test_aider_hung_session_times_out_and_leaves_no_process(work: WorkRepo, hermetic_git: Path, name: str) -> None:

@@ -76,7 +76,7 @@ def test_claude_rate_limit_and_overload_back_off_and_hand_the_task_back(
 ) -> None:
     run = backs_off_and_hands_back(CLAUDE.bench(work, hermetic_git, name), CLAUDE)
     first, second, _ = run.events()
-    assert "429" in first["error"] and "529" in second["error"], run.explain()
+    assert "429" in first.error and "529" in second.error, run.explain()
 
 
 def test_claude_hung_session_times_out_and_leaves_no_process(work: WorkRepo, hermetic_git: Path, name: str) -> None:

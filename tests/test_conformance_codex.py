@@ -41,7 +41,7 @@ def test_codex_rate_limit_and_overload_back_off_and_hand_the_task_back(
 ) -> None:
     run = backs_off_and_hands_back(CODEX.bench(work, hermetic_git, name), CODEX)
     first, second, _ = run.events()
-    assert "429" in first["error"] and "overloaded" in second["error"], run.explain()
+    assert "429" in first.error and "overloaded" in second.error, run.explain()
 
 
 def test_codex_hung_session_times_out_and_leaves_no_process(work: WorkRepo, hermetic_git: Path, name: str) -> None:

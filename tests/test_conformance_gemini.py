@@ -49,7 +49,7 @@ def test_gemini_rate_limit_and_overload_back_off_and_hand_the_task_back(
 ) -> None:
     run = backs_off_and_hands_back(GEMINI.bench(work, hermetic_git, name), GEMINI)
     first, second, _ = run.events()
-    assert "exhausted" in first["error"] and "overloaded" in second["error"], run.explain()
+    assert "exhausted" in first.error and "overloaded" in second.error, run.explain()
 
 
 def test_gemini_hung_session_times_out_and_leaves_no_process(work: WorkRepo, hermetic_git: Path, name: str) -> None:
