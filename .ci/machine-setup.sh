@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs on this machine, installed if missing (idempotent, fast when
 # everything is there): git, make, gcc (the bisection's end-to-end test), chromium (the HTML
-# report is rendered headless), and a running Docker engine with the Debian base image
+# report is rendered headless), the agent CLIs the conformance tests run
+# (.ci/agents-setup.sh), and a running Docker engine with the Debian base image
 # (.ci/docker-setup.sh). `make test` runs this first, so the README's second command works
 # on a fresh Debian machine; CI runs `make test` through .ci/run.
 set -euo pipefail
@@ -22,4 +23,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+bash .ci/agents-setup.sh
 bash .ci/docker-setup.sh

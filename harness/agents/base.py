@@ -8,9 +8,10 @@ which CLI it runs.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +37,14 @@ class SessionContext:
     extra_args: tuple[str, ...] = ()
     task_title: str = ""  # the task spec's title and body, as the prompt shows them
     task_body: str = ""
+    base_url: str = ""  # agent.base_url: the model API (a proxy, a gateway, a local model) to point the CLI at
+    session_uid: int = field(default_factory=os.geteuid)  # the uid the session runs as (loop.session_user)
+
+    @property
+    def state_dir(self) -> Path:
+        """The clone's private state folder (inside .git, never committed): where a backend
+        keeps what it writes for the CLI, so the user's own config is never edited."""
+        return self.workspace / ".git" / "harness"
 
 
 @dataclass(frozen=True)
@@ -76,10 +85,31 @@ def rate_limit_line(output: str, returncode: int | None) -> str:
     return ""
 
 
+def priced(usage: Usage, usd_per_mtok: tuple[float, float] | None) -> Usage:
+    """The session's cost from its tokens and ``agent.usd_per_mtok``, for a CLI that reported
+    none (Codex and Gemini print tokens only); a cost the CLI reported is kept."""
+    if usd_per_mtok is None or usage.cost_usd:
+        return usage
+    cost = (usage.input_tokens * usd_per_mtok[0] + usage.output_tokens * usd_per_mtok[1]) / 1_000_000
+    return replace(usage, cost_usd=cost)
+
+
 def generic_usage(output: str, returncode: int | None) -> Usage:
     """For CLIs that print no machine-readable usage: only the rate-limit signal."""
     line = rate_limit_line(output, returncode)
     return Usage(rate_limited=bool(line), error=line)
+
+
+def keep_out_of_git(ctx: SessionContext, *patterns: str) -> None:
+    """Add ``patterns`` to the clone's ``.git/info/exclude``: files a CLI leaves in the work
+    tree are then neither committed by a session's ``git add -A`` nor parked by the next sync,
+    and the tracked ``.gitignore`` stays the project's."""
+    exclude = ctx.workspace / ".git" / "info" / "exclude"
+    lines = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [pattern for pattern in patterns if pattern not in lines]
+    if missing:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text("\n".join([*lines, *missing]) + "\n")
 
 
 def expand_template(template: str, ctx: SessionContext) -> list[str]:

@@ -9,6 +9,8 @@ agent:
   model: ""                  # passed to backends that take a model
   command: ""                # command backend: a template with {prompt_file} {task} {agent} {role}
   args: []                   # extra arguments appended to the backend's argv
+  base_url: ""               # the model API to point the CLI at (a proxy, gateway, local model): docs/agents.md
+  usd_per_mtok: {}           # {input: 1.25, output: 10}: prices for CLIs that report no cost (codex, gemini)
 loop:
   mode: auto                 # queue (the scheduler picks) | open (the agent claims) | auto
   session_timeout_seconds: 3600
@@ -54,6 +56,8 @@ class AgentSettings:
     model: str = ""
     command: str = ""
     args: tuple[str, ...] = ()
+    base_url: str = ""
+    usd_per_mtok: tuple[float, float] | None = None  # (input, output): the cost of CLIs that report none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +87,8 @@ def read_agent_settings(config: Config) -> AgentSettings:
         model=_text(section, "model", d.model),
         command=_text(section, "command", d.command),
         args=_strings(section, "args"),
+        base_url=_url(section, "base_url"),
+        usd_per_mtok=_prices(section, "usd_per_mtok"),
     )
 
 
@@ -130,6 +136,25 @@ def _text(section: _Reader, key: str, default: str) -> str:
     if not isinstance(value, str | int):
         raise section.fail(key, f"expected a string, got {value!r}")
     return str(value)
+
+
+def _url(section: _Reader, key: str) -> str:
+    value = _text(section, key, "").strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise section.fail(key, f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _prices(section: _Reader, key: str) -> tuple[float, float] | None:
+    prices = section.mapping(key).data
+    if not prices:
+        return None
+    values = [prices.get(k) for k in ("input", "output")]
+    if set(prices) != {"input", "output"} or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values
+    ):
+        raise section.fail(key, f"expected {{input: USD, output: USD}} per million tokens, got {prices!r}")
+    return float(values[0]), float(values[1])  # type: ignore[arg-type]
 
 
 def _strings(section: _Reader, key: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.agents.base import SessionContext, Usage
+from harness.agents.base import SessionContext, Usage, priced
 from harness.errors import HarnessError
 from harness.git.repo import identity_env
 from harness.locks.claim import heartbeat
@@ -55,6 +55,8 @@ def run_agent(
         extra_args=ctx.agent.args,
         task_title=spec.title if spec else "",
         task_body=spec.body if spec else "",
+        base_url=ctx.agent.base_url,
+        session_uid=ctx.user.uid if ctx.user is not None else os.geteuid(),
     )
     invocation = ctx.backend.invocation(sctx)
     log = session_log_path(ctx.log_dir, (ws.repo.rev_parse("HEAD") or "unborn")[:7])
@@ -79,7 +81,7 @@ def run_agent(
     )
     result = run_session(spec_run, _ticker(ctx, task_id is not None))
     output = _read_from(log, offset)
-    usage = ctx.backend.usage(output, result.returncode)
+    usage = priced(ctx.backend.usage(output, result.returncode), ctx.agent.usd_per_mtok)
     return SessionOutcome(result, usage, log)
 
 
