@@ -23,7 +23,7 @@ from harness.gate.judge import judge_push, quick_judgement
 from harness.gate.runs import GateSite
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
 from harness.git.upstream import local_upstream_path
-from harness.testing.model import RunResult
+from harness.testing.model import RunResult, UntrustedRun
 from harness.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -48,7 +48,11 @@ class GateResult:
 
 def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
     """Raise Regressions when ``new`` may not replace ``old``; else store the new baseline."""
-    decision = judge_push(site, old, new, say)
+    try:
+        decision = judge_push(site, old, new, say)
+    except UntrustedRun as exc:  # a run the sandbox or the report cannot vouch for: never a pass
+        lines = [f"ERROR (run): {problem}" for problem in exc.problems]
+        raise Regressions("refused: the test run cannot be trusted", [*lines, f"log: {exc.log}"]) from exc
     if not decision.ok:
         raise Regressions(decision.headline, decision.errors)
     if decision.baseline is not None:
@@ -108,7 +112,8 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
     if head is None or head == tip or (tip is not None and ws.repo.is_ancestor(head, tip)):
         return None
     upstream = local_upstream_path(ws.repo)
-    stores = (BaselineStore(upstream / "harness" / "baseline"),) if upstream else ()
+    # Advisory: an agent's clone may not read the upstream's key; the upstream's gate decides.
+    stores = (BaselineStore(upstream / "harness" / "baseline", advisory=True),) if upstream else ()
     with scratch_dir(ws.state_dir / "gate-tmp") as scratch:
         site = GateSite(
             repo=ws.repo,
@@ -116,6 +121,8 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
             write=BaselineStore(ws.state_dir / "baseline"),
             scratch=scratch,
             role=pusher_role(),
+            protect=(ws.root, *((upstream,) if upstream else ())),
+            say=say,
         )
         return check(site, tip, head, say)
 
@@ -160,7 +167,9 @@ def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str
         _require_unmoved(repo, target, old)
         with scratch_dir(state / "tmp") as scratch:
             store = BaselineStore(state / "baseline")
-            site = GateSite(repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role())
+            site = GateSite(
+                repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role(), protect=(state.parent,), say=say
+            )
             result = check(site, old, new, say)
     if result.verdict is not None:
         verdict = result.verdict

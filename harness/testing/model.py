@@ -61,9 +61,10 @@ class UntrustedRun(HarnessError):
     """A run whose report disagrees with itself or with its runner's exit status (or that left
     none): an error that refuses, never a pass. Carries what was reported, for the log."""
 
-    def __init__(self, problems: Sequence[str], results: Sequence[TestResult] = ()) -> None:
+    def __init__(self, problems: Sequence[str], results: Sequence[TestResult] = (), log: Path | None = None) -> None:
         self.problems = list(problems)
         self.results = list(results)
+        self.log = log  # the full log, where the gate keeps it
         super().__init__("; ".join(self.problems))
 
 
