@@ -123,19 +123,29 @@ def assert_refused_regression(work: WorkRepo, result: subprocess.CompletedProces
     assert tip(work) == before
 
 
-def test_a_committed_pytest_py_does_not_shadow_pytest(gated: WorkRepo) -> None:
-    clone, before = gated.clone("agent1"), tip(gated)
+# Only gate.test_roles may add such files (the path rules refuse anyone else before a test
+# runs); once one is on main, every later run has it in its tree: the sandbox must defuse it.
+
+
+def test_a_pytest_py_on_main_does_not_shadow_pytest(gated: WorkRepo) -> None:
+    clone = gated.clone("agent1")
     fake = 'import sys\nprint("tests/test_app.py::test_add PASSED")\nsys.exit(0)\n'
-    commit_file(clone, "pytest.py", fake, "my own pytest")
+    commit_file(clone, "pytest.py", fake, "a pytest of our own")
+    planted = push(clone, role="lead")
+    assert planted.returncode == 0, planted.stderr
+    before = tip(gated)
     commit_file(clone, "app.py", BROKEN_ADD, "break add")
     assert_refused_regression(gated, push(clone), before)
 
 
-def test_a_committed_dist_info_plugin_is_not_loaded(gated: WorkRepo) -> None:
-    clone, before = gated.clone("agent1"), tip(gated)
+def test_a_dist_info_plugin_on_main_is_not_loaded(gated: WorkRepo) -> None:
+    clone = gated.clone("agent1")
     commit_file(clone, "evil-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n", "dist")
     commit_file(clone, "evil-1.0.dist-info/entry_points.txt", "[pytest11]\nevil = evil_plugin\n", "entry point")
     commit_file(clone, "evil_plugin.py", PLUGIN, "plugin")
+    planted = push(clone, role="lead")
+    assert planted.returncode == 0, planted.stderr
+    before = tip(gated)
     commit_file(clone, "app.py", BROKEN_ADD, "break add")
     assert_refused_regression(gated, push(clone), before)
 
