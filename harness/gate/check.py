@@ -23,7 +23,7 @@ from harness.gate.judge import judge_push, quick_judgement
 from harness.gate.runs import GateSite
 from harness.git.repo import REF_MOVED, ZERO_SHA, GitRepo
 from harness.git.upstream import local_upstream_path
-from harness.testing.model import RunResult, UntrustedRun
+from harness.testing.model import RunResult
 from harness.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -48,11 +48,7 @@ class GateResult:
 
 def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
     """Raise Regressions when ``new`` may not replace ``old``; else store the new baseline."""
-    try:
-        decision = judge_push(site, old, new, say)
-    except UntrustedRun as exc:  # a run the sandbox or the report cannot vouch for: never a pass
-        lines = [f"ERROR (run): {problem}" for problem in exc.problems]
-        raise Regressions("refused: the test run cannot be trusted", [*lines, f"log: {exc.log}"]) from exc
+    decision = judge_push(site, old, new, say)
     if not decision.ok:
         raise Regressions(decision.headline, decision.errors)
     if decision.baseline is not None:
