@@ -87,8 +87,8 @@ def _probe(isolation: Isolation) -> str:
         uid = isolation.uid_pool[0] if isolation.mode is Mode.ROOT else None
         argv = [sys.executable, "-I", "-c", "import harness"]
         ran = launch(isolation, uid, argv, Path("/"), {"PATH": SYSTEM_PATH}, 60, private, (), report=False)
-    if ran.problems:
-        return ran.problems[0]
+    if ran.problems:  # most often unshare's own complaint, the last thing it printed
+        return tail(ran.output) if ran.output.strip() else ran.problems[0]
     if ran.returncode != 0:
         return f"exit {ran.returncode}: {tail(ran.output)}"
     return ""
