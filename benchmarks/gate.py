@@ -1,6 +1,6 @@
 """Gate and test-runner benchmark, side by side.
 
-    .venv/bin/python -m benchmarks.gate [--pushes 30] [--files 2000] [--parallel 200]
+    .venv/bin/python -m benchmarks.gate [--pushes 30] [--files 2000] [--parallel 200] [--checks 5] [--rounds 5]
 
 (a) a lock-only push (only current_tasks/ changed) through the installed pre-receive gate
     over the same push to an unhooked upstream. Target <= 1.3x.
@@ -8,6 +8,11 @@
 (c) the `files` runner with 2 workers over 1 worker, on tests that wait (I/O, sleep: the
     compiler-suite shape is a process per test) and on tests that burn CPU. Target >= 1.7x
     (speed-up, so higher is better). CPU-bound results depend on the machine being idle.
+(d) the gate's check of one push on a 40-test pytest project, with the isolation (sandbox,
+    `python -I`, the JSON reporter) against without (the plain runner: list, then run), and the
+    sandbox's fixed cost per command (what the `files` runner pays per test). Target <= 1.3x.
+(e) suite runs per landed push through the installed hook, code pushes alternating with
+    lock-only pushes, counted in the gate's run journal. Target 1, never 2.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import hermetic_env
+from benchmarks.gate_isolation import bench_isolation, bench_runs_per_push
 from harness.config import SuiteSettings
 from harness.gate.hooks import install_hooks
 from harness.initrepo import init_work_repo
@@ -72,6 +78,8 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=30)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--parallel", type=int, default=200)
+    parser.add_argument("--checks", type=int, default=5, help="(d) gate checks per side")
+    parser.add_argument("--rounds", type=int, default=5, help="(e) code pushes, each followed by a lock-only one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
         base = Path(tmp)
@@ -102,6 +110,18 @@ def main() -> None:
                 f"(c) {args.parallel} {label:7} tests  1 worker {one:6.2f} s   2 workers {two:6.2f} s   "
                 f"speed-up {one / two:.2f}x  (target >= 1.7x)"
             )
+
+        plain, isolated, fixed, mode = bench_isolation(base / "isolation", args.checks)
+        print(
+            f"(d) 40-test pytest push  gate without isolation {plain:6.2f} s   with ({mode}) {isolated:6.2f} s   "
+            f"ratio {isolated / plain:.2f}x  (target <= 1.3x, median of {args.checks}); "
+            f"sandbox fixed cost {fixed * 1000:.0f} ms per command"
+        )
+        runs, landed, worst = bench_runs_per_push(base / "runs", args.rounds)
+        print(
+            f"(e) {landed} landed code pushes, {landed} lock-only pushes between them: {runs} suite runs, "
+            f"{runs / landed:.2f} per landed push, at most {worst} for one  (target 1, never 2)"
+        )
 
 
 if __name__ == "__main__":

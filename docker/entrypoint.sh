@@ -15,7 +15,8 @@ fi
 
 # The upstream's gate hooks name the host's python (harness hooks install writes an absolute
 # path). Pushes from in here run those hooks in this container: give that path our harness.
-hook_python=$(sed -n 's/.*exec \(\/[^ ]*\) -m harness gate.*/\1/p' /upstream/hooks/pre-receive /upstream/hooks/pre-push 2>/dev/null | head -n 1 || true)
+# (The hook runs it as `PYTHON -I -m harness gate`; older hooks without -I too.)
+hook_python=$(sed -n 's/.*exec \(\/[^ ]*\) \(-I \)\{0,1\}-m harness gate.*/\1/p' /upstream/hooks/pre-receive /upstream/hooks/pre-push 2>/dev/null | head -n 1 || true)
 if [ -n "$hook_python" ] && [ ! -e "$hook_python" ]; then
   mkdir -p "$(dirname "$hook_python")"
   # A wrapper, not a symlink: python finds its venv from the path it was started by.

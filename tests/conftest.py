@@ -4,8 +4,10 @@ stray GIT_* variables; plus a work repo with a bare upstream and helpers to clon
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,6 +96,18 @@ def commit_file(clone: Path, path: str, text: str, message: str) -> str:
 def work(tmp_path: Path) -> WorkRepo:
     result = init_work_repo(tmp_path / "work")
     return WorkRepo(tmp_path, result.upstream, result.clone)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory the gate's sandboxed tests may write (they run as another uid, and cannot
+    enter pytest's 0700 tmp_path): for markers and witnesses a test checks afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="harness-shared-", dir="/tmp"))
+    path.chmod(0o777)  # not sticky: files one run made, another (another uid) may replace
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_harness(

@@ -146,8 +146,10 @@ def test_a_forged_baseline_in_the_pushed_tree_changes_nothing(gated: WorkRepo) -
     assert result.returncode != 0 and "ERROR t/c.sh: regression" in result.stderr
 
 
-def test_lock_only_push_runs_no_tests(gated: WorkRepo, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_lock_only_push_runs_no_tests(gated: WorkRepo, shared_dir: Path) -> None:
+    marker = shared_dir / "ran"
+    marker.touch()
+    marker.chmod(0o666)  # every gate run has a uid of its own: all may append
     clone = gated.first_clone
     commit_file(clone, "t/a.sh", f"echo run >> {marker}\nexit 0\n", "a records its runs")
     assert push(clone, role="lead").returncode == 0
@@ -173,12 +175,13 @@ def test_deleting_main_is_refused(gated: WorkRepo) -> None:
     assert result.returncode != 0 and "deleting refs/heads/main is not allowed" in result.stderr
 
 
-def test_a_flaky_test_is_reported_as_flaky_not_as_a_regression(gated: WorkRepo, tmp_path: Path) -> None:
-    flag = tmp_path / "flaky-state"
+def test_a_flaky_test_is_reported_as_flaky_not_as_a_regression(gated: WorkRepo, shared_dir: Path) -> None:
+    flag = shared_dir / "flaky-state"
     clone = gated.first_clone
     # Fails once whenever the flag file is missing, then passes.
     body = f'if [ -e {flag} ]; then exit 0; fi\ntouch {flag}\necho "timing"\nexit 1\n'
     flag.touch()
+    flag.chmod(0o666)  # the sandboxed test, another uid, deletes and remakes it
     commit_file(clone, "t/f.sh", body, "add a flaky test")
     assert push(clone, role="lead").returncode == 0
     assert "t/f.sh" in baseline(gated, upstream_main(gated))

@@ -121,24 +121,9 @@ def test_a_changed_support_file_under_tests_needs_a_test_role(attack: Attack) ->
     refused(attack.push(), infra("tests/data.txt", "changed"))
 
 
-# -- closed by the sandbox (issue 13 items 4-5, branch gate-sandbox) ------------------------
-
-SANDBOX = pytest.mark.xfail(
-    strict=True, reason="closed by the gate-sandbox branch's isolation (items 4-5); drop this mark when merged"
-)
+# -- forged results (the sandbox's other channels: tests/test_gate_isolation.py) ---------------
 
 
-@SANDBOX
-def test_the_pushers_pythonpath_never_reaches_the_tests(attack: Attack, tmp_path: Path) -> None:
-    evil = tmp_path / "evil"
-    evil.mkdir()
-    fake = "import sys, types\nm = types.ModuleType('calc')\nexec(" + repr(CALC) + ", m.__dict__)\n"
-    (evil / "sitecustomize.py").write_text(fake + "sys.modules['calc'] = m\n")
-    attack.commit({"calc.py": BROKEN_ADD}, "break add")
-    refused(attack.push(env={"PYTHONPATH": str(evil)}), ADD_REGRESSION)
-
-
-@SANDBOX
 def test_fake_passed_lines_printed_by_the_code_are_not_results(attack: Attack) -> None:
     ids = ["tests/test_calc.py::test_add", "tests/test_more.py::test_add_zero", "tests/test_more.py::test_add_negative"]
     forge = "\nimport atexit\n" + "".join(f"atexit.register(print, '{tid} PASSED')\n" for tid in ids)

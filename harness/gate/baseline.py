@@ -6,20 +6,30 @@ no push can add, edit or delete one, and an agent never merges one by accident. 
 always reads the file of the *old* tip (the one being replaced), never anything from the
 pushed content; the new tip's file is the set that passed in the gate run, so a test that
 starts passing tightens the ratchet. See docs/testing.md.
+
+Integrity: each file carries an HMAC-SHA256 of its tip, passed set and flaky counts, keyed by
+``<upstream.git>/harness/baseline.key`` (32 random bytes, mode 0600, made on the first save).
+A file whose MAC is missing or wrong, whose tip is not its name, or that does not parse, is not
+trusted: the gate measures that tip again (see docs/gate.md). The directory and files are the
+gate's uid's, 0755/0644; the sandboxed tests run as another uid (or see them read-only).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import GateSettings
-from harness.errors import ConfigError
 from harness.testing.model import RunResult
+
+KEY_NAME = "baseline.key"
 
 
 @dataclass(frozen=True)
@@ -28,47 +38,112 @@ class Baseline:
     passed: frozenset[str]
     flaky: Mapping[str, int] = field(default_factory=dict)  # test id -> times it failed then passed
 
-    def to_json(self) -> dict[str, object]:
+    def signed_part(self) -> bytes:
+        body = {"tip": self.tip, "passed": sorted(self.passed), "flaky": dict(sorted(self.flaky.items()))}
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def to_json(self, key: bytes) -> dict[str, object]:
         return {
             "tip": self.tip,
             "passed": sorted(self.passed),
             "flaky": dict(sorted(self.flaky.items())),
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "hmac": _mac(key, self),
         }
 
 
-class BaselineStore:
-    """One JSON file per tip sha under ``directory``."""
+def _mac(key: bytes, baseline: Baseline) -> str:
+    return hmac.new(key, baseline.signed_part(), hashlib.sha256).hexdigest()
 
-    def __init__(self, directory: Path) -> None:
+
+@dataclass(frozen=True)
+class Checked:
+    """A stored baseline, or why none can be trusted (``problem`` empty: there simply is none)."""
+
+    baseline: Baseline | None
+    problem: str = ""
+
+
+class BaselineStore:
+    """One JSON file per tip sha under ``directory``; the key next to the directory.
+
+    ``advisory``: a reader that may not read the key (an agent's clone looking at the upstream's
+    baselines to label its own failures) takes files unverified; the gate never does."""
+
+    def __init__(self, directory: Path, advisory: bool = False) -> None:
         self.directory = directory
+        self.key_path = directory.parent / KEY_NAME
+        self.advisory = advisory
 
     def path(self, tip: str) -> Path:
         return self.directory / f"{tip}.json"
 
     def load(self, tip: str) -> Baseline | None:
+        return self.check(tip).baseline
+
+    def check(self, tip: str) -> Checked:
         path = self.path(tip)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return None
+            return Checked(None)
         except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"{path}: unreadable baseline ({exc}); delete it to recompute it at the next push"
-            ) from exc
+            return Checked(None, f"{path}: unreadable ({exc})")
+        if not isinstance(data, dict):
+            return Checked(None, f"{path}: not a baseline of {tip[:12]}")
         passed, flaky = data.get("passed"), data.get("flaky", {})
-        if not isinstance(passed, list) or not isinstance(flaky, dict):
-            raise ConfigError(f"{path}: baseline without a `passed` list; delete it to recompute it at the next push")
-        return Baseline(tip, frozenset(str(t) for t in passed), {str(k): int(v) for k, v in flaky.items()})
+        if not isinstance(passed, list) or not isinstance(flaky, dict) or data.get("tip") != tip:
+            return Checked(None, f"{path}: not a baseline of {tip[:12]}")
+        try:
+            found = Baseline(tip, frozenset(str(t) for t in passed), {str(k): int(v) for k, v in flaky.items()})
+        except (TypeError, ValueError):
+            return Checked(None, f"{path}: malformed flaky counts")
+        key = self._key(create=False)
+        if key is None:
+            problem = "" if self.advisory else f"{path}: cannot be verified ({self.key_path} is missing or unreadable)"
+            return Checked(found if self.advisory else None, problem)
+        if not hmac.compare_digest(str(data.get("hmac", "")), _mac(key, found)):
+            return Checked(None, f"{path}: fails its integrity check (edited, or not written by this gate)")
+        return Checked(found)
 
     def save(self, baseline: Baseline) -> Path:
         """Atomically: a reader never sees half a baseline."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o755)
+        key = self._key(create=True)
+        assert key is not None
         path = self.path(baseline.tip)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(baseline.to_json(), indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(baseline.to_json(key), indent=1) + "\n", encoding="utf-8")
+        tmp.chmod(0o644)
         os.replace(tmp, path)
         return path
+
+    def _key(self, create: bool) -> bytes | None:
+        try:
+            key = self.key_path.read_bytes()
+        except FileNotFoundError:
+            if not create:
+                return None
+            return self._make_key()
+        except OSError:
+            return None
+        return key if len(key) >= 32 else None
+
+    def _make_key(self) -> bytes:
+        """Written aside, then linked into place: a racing gate sees no key or a whole one."""
+        key = secrets.token_bytes(32)
+        tmp = self.key_path.with_name(f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        try:
+            os.link(tmp, self.key_path)
+        except FileExistsError:  # another gate made it first: use theirs
+            key = self.key_path.read_bytes()
+        finally:
+            tmp.unlink()
+        return key
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
     if head is None or head == tip or (tip is not None and ws.repo.is_ancestor(head, tip)):
         return None
     upstream = local_upstream_path(ws.repo)
-    stores = (BaselineStore(upstream / "harness" / "baseline"),) if upstream else ()
+    # Advisory: an agent's clone may not read the upstream's key; the upstream's gate decides.
+    stores = (BaselineStore(upstream / "harness" / "baseline", advisory=True),) if upstream else ()
     with scratch_dir(ws.state_dir / "gate-tmp") as scratch:
         site = GateSite(
             repo=ws.repo,
@@ -116,6 +117,8 @@ def pre_push(ws: Workspace, say: Say = _quiet) -> GateResult | None:
             write=BaselineStore(ws.state_dir / "baseline"),
             scratch=scratch,
             role=pusher_role(),
+            protect=(ws.root, *((upstream,) if upstream else ())),
+            say=say,
         )
         return check(site, tip, head, say)
 
@@ -160,7 +163,9 @@ def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str
         _require_unmoved(repo, target, old)
         with scratch_dir(state / "tmp") as scratch:
             store = BaselineStore(state / "baseline")
-            site = GateSite(repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role())
+            site = GateSite(
+                repo=repo, stores=(), write=store, scratch=scratch, role=pusher_role(), protect=(state.parent,), say=say
+            )
             result = check(site, old, new, say)
     if result.verdict is not None:
         verdict = result.verdict

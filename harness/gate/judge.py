@@ -34,7 +34,7 @@ from harness.gate.verifier import Listing, Plan, Verifier, list_tree, overlay, p
 from harness.git.repo import GitRepo
 from harness.tasks.specs import TaskSpec, spec_path
 from harness.testing import output
-from harness.testing.model import RunResult
+from harness.testing.model import RunResult, UntrustedRun
 
 Say = Callable[[str], None]
 
@@ -92,6 +92,14 @@ def quick_judgement(
 
 def judge_push(site: GateSite, old: str | None, new: str, say: Say) -> Decision:
     """The verdict on moving main from ``old`` to ``new`` for a push by ``site.role``."""
+    try:
+        return _judge(site, old, new, say)
+    except UntrustedRun as exc:  # a run the sandbox or the report cannot vouch for: never a pass
+        lines = [f"ERROR (run): {problem}" for problem in exc.problems]
+        return Decision(tip=new, headline="refused: the test run cannot be trusted", errors=(*lines, f"log: {exc.log}"))
+
+
+def _judge(site: GateSite, old: str | None, new: str, say: Say) -> Decision:
     changes = path_changes(site.repo, old, new)
     quick = quick_judgement(site.repo, old, new, changes)
     if quick is not None:

@@ -51,7 +51,9 @@ class Verifier:
         with self._lock:
             self.suite_runs += 1
         with scratch_dir(self.state / "tmp") as scratch:
-            site = GateSite(repo=repo, stores=(), write=self.baselines, scratch=scratch, role=role)
+            site = GateSite(
+                repo=repo, stores=(), write=self.baselines, scratch=scratch, role=role, protect=(self.upstream,)
+            )
             try:
                 decision = judge_push(site, base, head, _quiet)
             except HarnessError as exc:

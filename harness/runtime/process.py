@@ -170,12 +170,14 @@ def start(
     stdin_pipe: bool = False,
     user: tuple[int, int] | None = None,
     umask: int = -1,
+    pass_fds: Sequence[int] = (),
 ) -> Child:
     """Start ``argv`` (a string runs through the shell) in its own session.
 
     Output is appended to ``output`` (a temporary file when None); stdin is ``stdin``, a pipe
     for ``Child.send``, or /dev/null; ``user`` is a (uid, gid) to run as (the caller must be
-    root), without supplementary groups. ``env`` defaults to ``child_env()``. An OSError
+    root), without supplementary groups; ``pass_fds`` stay open in the child (the gate's
+    sandbox hands its init a status descriptor). ``env`` defaults to ``child_env()``. An OSError
     (no such program, no such directory) propagates: the caller names what failed to start.
     """
     out: IO[bytes] = open(output, "a+b") if output is not None else tempfile.TemporaryFile()  # noqa: SIM115
@@ -195,6 +197,7 @@ def start(
                 group=user[1] if user else None,
                 extra_groups=[] if user else None,
                 umask=umask,
+                pass_fds=tuple(pass_fds),
             )
     except BaseException:
         out.close()

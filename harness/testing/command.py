@@ -66,7 +66,7 @@ def _regressions(ws: Workspace, run: RunResult) -> dict[str, str]:
     if tip is None:
         return {}
     upstream = local_upstream_path(ws.repo)
-    stores = [BaselineStore(upstream / "harness" / "baseline")] if upstream else []
+    stores = [BaselineStore(upstream / "harness" / "baseline", advisory=True)] if upstream else []
     stores.append(BaselineStore(ws.state_dir / "baseline"))
     for store in stores:
         baseline = store.load(tip)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+
+from harness.errors import HarnessError
 
 
 class Outcome(Enum):
@@ -53,6 +55,17 @@ class RunResult:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results.values() if r.outcome is outcome)
+
+
+class UntrustedRun(HarnessError):
+    """A run whose report disagrees with itself or with its runner's exit status (or that left
+    none): an error that refuses, never a pass. Carries what was reported, for the log."""
+
+    def __init__(self, problems: Sequence[str], results: Sequence[TestResult] = (), log: Path | None = None) -> None:
+        self.problems = list(problems)
+        self.results = list(results)
+        self.log = log  # the full log, where the gate keeps it
+        super().__init__("; ".join(self.problems))
 
 
 def merge(results: Iterable[TestResult]) -> dict[str, TestResult]:

@@ -4,6 +4,10 @@ parallel, per-test timeout) and ``junit`` (any command that writes JUnit XML).
 Each runner lists its tests when it can (``junit`` cannot: the command decides) and runs a
 given list, appending everything the tests print to one log file. A runner never loses
 results: a test with no reported outcome becomes an ERROR result naming the log.
+
+Given a sandbox (the gate's runs), ``files`` and ``junit`` run their commands in a box of it
+(harness/runtime/sandbox.py) and a run it cannot vouch for raises UntrustedRun; the gate's
+pytest runner is harness/testing/isolated.py.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from harness.config import SuiteSettings
 from harness.errors import ConfigError
 from harness.runtime import process as proc
+from harness.runtime.sandbox import Ran, Sandbox
 from harness.testing import junit
-from harness.testing.model import Outcome, TestResult, one_line
+from harness.testing.model import Outcome, TestResult, UntrustedRun, one_line
 
 Progress = Callable[[int, int, int], None]  # done, total, failed
 
@@ -48,12 +54,45 @@ class Runner(Protocol):
     def run(self, root: Path, ids: Sequence[str] | None, log: Log, progress: Progress) -> list[TestResult]: ...
 
 
-def make_runner(settings: SuiteSettings) -> Runner:
+def make_runner(settings: SuiteSettings, sandbox: Sandbox | None = None) -> Runner:
     if settings.runner == "files":
-        return FilesRunner(settings)
+        return FilesRunner(settings, sandbox)
     if settings.runner == "junit":
-        return JunitRunner(settings)
+        return JunitRunner(settings, sandbox)
     return PytestRunner(settings)
+
+
+class Place(Protocol):
+    """Where a runner's commands run: the tree itself, or a sandbox box holding a copy of it."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def out(self) -> Path: ...  # a directory the command may write reports into
+
+    def run(self, argv: str | Sequence[str], timeout: float) -> Ran: ...
+
+
+class Direct:
+    """No sandbox (``harness test`` in an agent's own clone): a plain child process group."""
+
+    def __init__(self, root: Path, out: Path) -> None:
+        self.root, self.out = root, out
+
+    def run(self, argv: str | Sequence[str], timeout: float) -> Ran:
+        done = proc.run(argv, self.root, timeout)
+        return Ran(done.returncode, done.output, done.seconds)
+
+
+@contextmanager
+def place(root: Path, sandbox: Sandbox | None) -> Iterator[Place]:
+    if sandbox is None:
+        with tempfile.TemporaryDirectory(prefix="harness-run-") as tmp:
+            yield Direct(root, Path(tmp))
+    else:
+        with sandbox.box(root) as box:
+            yield box
 
 
 # -- pytest -----------------------------------------------------------------------------
@@ -94,7 +133,7 @@ class PytestRunner:
         targets = list(ids) if ids is not None else list(self.settings.args)
         argv = [*self.base, "-v", "-rA", "--tb=short", "--continue-on-collection-errors"]
         argv += ["-o", "console_output_style=classic", *targets]
-        with _Ticker(progress, len(targets), self.settings.progress_seconds):
+        with Ticker(progress, len(targets), self.settings.progress_seconds):
             done = proc.run(argv, root, self.settings.total_timeout_seconds)
         log.write(done.output)
         results = parse_pytest_output(done.output)
@@ -124,8 +163,9 @@ def parse_pytest_output(text: str) -> list[TestResult]:
 
 
 class FilesRunner:
-    def __init__(self, settings: SuiteSettings) -> None:
+    def __init__(self, settings: SuiteSettings, sandbox: Sandbox | None = None) -> None:
         self.settings = settings
+        self.sandbox = sandbox
 
     def list_tests(self, root: Path) -> list[str] | None:
         return sorted(p.relative_to(root).as_posix() for p in root.glob(self.settings.glob) if p.is_file())
@@ -133,9 +173,10 @@ class FilesRunner:
     def run(self, root: Path, ids: Sequence[str] | None, log: Log, progress: Progress) -> list[TestResult]:
         todo = list(ids) if ids is not None else (self.list_tests(root) or [])
         results: list[TestResult] = []
+        problems: list[str] = []
         failed = 0
-        with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
-            futures = [pool.submit(self._one, root, tid, log) for tid in todo]
+        with place(root, self.sandbox) as where, ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
+            futures = [pool.submit(self._one, where, tid, log, problems) for tid in todo]
             reported = time.monotonic()
             for future in as_completed(futures):
                 result = future.result()
@@ -144,15 +185,21 @@ class FilesRunner:
                 if time.monotonic() - reported >= self.settings.progress_seconds:
                     progress(len(results), len(todo), failed)
                     reported = time.monotonic()
+        if problems:
+            raise UntrustedRun(problems, results)
         return results
 
-    def _one(self, root: Path, tid: str, log: Log) -> TestResult:
+    def _one(self, where: Place, tid: str, log: Log, problems: list[str]) -> TestResult:
         command = self.settings.run.replace("{test}", shlex.quote(tid))
         try:
-            done = proc.run(command, root, self.settings.timeout_seconds)
+            done = where.run(command, self.settings.timeout_seconds)
         except OSError as exc:  # fork failed, cwd vanished: the test could not run
             log.write(f"=== {tid}: error\n{exc}")
             return TestResult(tid, Outcome.ERROR, f"could not start: {exc.strerror}")
+        if done.problems:  # the sandbox cannot say how the test ended: not a pass, not a failure
+            problems += [f"{tid}: {p}" for p in done.problems]
+            log.write(f"=== {tid}: error\n{done.output}\n" + "\n".join(done.problems))
+            return TestResult(tid, Outcome.ERROR, done.problems[0])
         if done.returncode == 0:
             outcome, reason = Outcome.PASSED, ""
         elif done.returncode is None:
@@ -170,37 +217,54 @@ class FilesRunner:
 
 
 class JunitRunner:
-    def __init__(self, settings: SuiteSettings) -> None:
+    def __init__(self, settings: SuiteSettings, sandbox: Sandbox | None = None) -> None:
         self.settings = settings
+        self.sandbox = sandbox
 
     def list_tests(self, root: Path) -> list[str] | None:
         return None  # only the command knows; --fast samples its results
 
     def run(self, root: Path, ids: Sequence[str] | None, log: Log, progress: Progress) -> list[TestResult]:
-        with tempfile.TemporaryDirectory(prefix="harness-junit-") as tmp:
-            target = Path(tmp) / "junit.xml"
+        with place(root, self.sandbox) as where:
+            target = where.out / "junit.xml"
             command = self.settings.command.replace("{junit}", shlex.quote(str(target)))
-            with _Ticker(progress, 0, self.settings.progress_seconds):
-                done = proc.run(command, root, self.settings.total_timeout_seconds)
+            with Ticker(progress, 0, self.settings.progress_seconds):
+                done = where.run(command, self.settings.total_timeout_seconds)
             log.write(done.output)
+            if done.problems:
+                raise UntrustedRun(done.problems)
             reports = [target] if target.exists() else []
             if self.settings.report:
-                reports += sorted(p for p in root.glob(self.settings.report) if p.is_file())
+                reports += sorted(p for p in where.root.glob(self.settings.report) if p.is_file())
             exit_text = proc.describe_exit(done.returncode, self.settings.total_timeout_seconds)
             if not reports:
-                where = self.settings.report or "{junit}"
+                place_text = self.settings.report or "{junit}"
                 raise ConfigError(
-                    f"tests.command ({exit_text}) wrote no JUnit report at {where}; full output in {log.path}"
+                    f"tests.command ({exit_text}) wrote no JUnit report at {place_text}; full output in {log.path}"
                 )
             results: list[TestResult] = []
             for report in reports:
                 # Keep a copy next to the log: a malformed report is evidence, not litter.
                 log.write(f"=== JUnit report {report}\n{report.read_text(encoding='utf-8', errors='replace')}")
                 results += junit.parse_file(report)
-            return results
+        if self.sandbox is not None:
+            _cross_check_junit(done.returncode, results, self.settings.total_timeout_seconds)
+        return results
 
 
-class _Ticker:
+def _cross_check_junit(code: int | None, results: list[TestResult], timeout: float) -> None:
+    """A gate run's exit status must agree with its XML. Exit 0 with failures is not refused:
+    the failures count as failures anyway, and some pipelines (go test | go-junit-report)
+    exit 0 whatever the tests did."""
+    if code is None:
+        raise UntrustedRun([f"tests.command {proc.describe_exit(None, timeout)}"], results)
+    if code != 0 and not any(r.outcome.bad for r in results):
+        raise UntrustedRun(
+            [f"tests.command {proc.describe_exit(code, 0)} but its JUnit report has no failing test"], results
+        )
+
+
+class Ticker:
     """Calls ``progress`` every few seconds while a single long process runs."""
 
     def __init__(self, progress: Progress, total: int, every: float = 30.0) -> None:
@@ -208,7 +272,7 @@ class _Ticker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> _Ticker:
+    def __enter__(self) -> Ticker:
         self._thread.start()
         return self
 

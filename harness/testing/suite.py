@@ -1,6 +1,7 @@
 """One test run end to end: list, sample, run, account for every selected test.
 
-``run_suite`` is what ``harness test``, the pre-push gate and the pre-receive gate call.
+``run_suite`` is what ``harness test``, the pre-push gate and the pre-receive gate call; the
+gate passes a sandbox (harness/runtime/sandbox.py), ``harness test`` in an agent's clone does not.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from pathlib import Path
 
 from harness.config import SuiteSettings
 from harness.errors import ConfigError
-from harness.testing.model import Outcome, RunResult, TestResult, merge
-from harness.testing.runners import Log, make_runner
+from harness.runtime.sandbox import Sandbox
+from harness.testing.isolated import IsolatedPytestRunner
+from harness.testing.model import Outcome, RunResult, TestResult, UntrustedRun, merge
+from harness.testing.runners import Log, Runner, make_runner
 from harness.testing.sample import sample
 
 Say = Callable[[str], None]
@@ -28,10 +31,14 @@ def run_suite(
     always: Iterable[str] = (),
     only: Sequence[str] | None = None,
     say: Say | None = None,
+    sandbox: Sandbox | None = None,
 ) -> RunResult:
-    """Run the suite (or the ``--fast`` sample, or exactly ``only``) in ``root``."""
+    """Run the suite (or the ``--fast`` sample, or exactly ``only``) in ``root``.
+
+    With a sandbox, a run whose report cannot be trusted comes back with ``problems`` (and
+    whatever it reported): the gate refuses such a run, it never counts as a pass."""
     start = time.monotonic()
-    runner = make_runner(settings)
+    runner = _runner(settings, sandbox)
     log = Log(log_path)
     problems: list[str] = []
     listed = runner.list_tests(root) if only is None else list(only)
@@ -54,6 +61,9 @@ def run_suite(
 
     try:
         results = runner.run(root, selected, log, progress)
+    except UntrustedRun as exc:
+        problems += [f"untrusted run: {p}" for p in exc.problems]  # the gate names the log it keeps
+        results = exc.results
     except ConfigError as exc:
         problems.append(f"{exc} (log: {log_path})")
         results = []
@@ -77,3 +87,17 @@ def run_suite(
         seed=seed,
         total=len(listed) if listed is not None else len(merge(results)),
     )
+
+
+def list_tests(root: Path, settings: SuiteSettings, sandbox: Sandbox | None = None) -> list[str] | None:
+    """The suite's test ids in ``root`` (None: only a run can say, the ``junit`` runner); with a
+    sandbox, pytest collects there, since collecting runs the tested code's imports."""
+    if sandbox is not None and settings.runner == "pytest":
+        return IsolatedPytestRunner(settings, sandbox).collect(root)
+    return make_runner(settings).list_tests(root)
+
+
+def _runner(settings: SuiteSettings, sandbox: Sandbox | None) -> Runner:
+    if sandbox is not None and settings.runner == "pytest":
+        return IsolatedPytestRunner(settings, sandbox)
+    return make_runner(settings, sandbox)
