@@ -1,0 +1,62 @@
+"""Starting one git process: captured output, a timeout, and for pushes a session of its own.
+
+A push to a local upstream runs ``receive-pack`` as a child of ``git push``. In the
+caller's process group, a SIGKILL or SIGTERM meant for the caller (a loop being stopped, a
+fleet going down, a test killing a claimer) reached ``receive-pack`` half-way through its
+ref update and left the upstream's ``HEAD.lock`` behind (2 in 179 kills, measured), which
+stops every push of the fleet. A *detached* git therefore starts in its own session, reads
+nothing from us and writes its output to unlinked temporary files rather than pipes: the
+caller dying cannot kill it or make it die of SIGPIPE, so it finishes the update it began,
+and the claim it carried is then reconciled by its nonce like any interrupted claim.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def spawn_git(
+    args: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: bytes | None = None,
+    timeout: float | None = None,
+    detach: bool = False,
+) -> subprocess.CompletedProcess[bytes]:
+    """``git args`` in ``cwd``, its output captured; HarnessError when it cannot start or times out."""
+    try:
+        if detach:
+            return _detached(args, cwd, env, stdin, timeout)
+        return subprocess.run(
+            ["git", *args], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"`git {' '.join(args)}` timed out after {timeout} s") from exc
+    except FileNotFoundError as exc:
+        raise HarnessError(f"cannot run git in {cwd}: {exc.strerror}") from exc
+
+
+def _detached(
+    args: list[str], cwd: Path, env: Mapping[str, str], stdin: bytes | None, timeout: float | None
+) -> subprocess.CompletedProcess[bytes]:
+    with tempfile.TemporaryFile() as feed, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        feed.write(stdin or b"")
+        feed.seek(0)
+        child = subprocess.Popen(
+            ["git", *args], cwd=cwd, env=env, stdin=feed, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            code = child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()  # git itself only: what it started finishes or fails on its own
+            child.wait()
+            raise
+        # Any other exception (KeyboardInterrupt) leaves the child running on purpose.
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(["git", *args], code, out.read(), err.read())
