@@ -76,7 +76,12 @@ def test_a_cycle_that_arrived_by_commit_is_named_everywhere_and_an_idle_loop_exi
 
 
 def lock_text(task: str, **fields: object) -> str:
-    data = {"task": task, "agent": "ghost", "nonce": new_nonce(), "claimed_at": "2024-01-01T00:00:00Z"}
+    data: dict[str, object] = {
+        "task": task,
+        "agent": "ghost",
+        "nonce": new_nonce(),
+        "claimed_at": "2024-01-01T00:00:00Z",
+    }
     data.update(fields)
     return yaml.safe_dump(data)
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.errors import HarnessError
 from harness.locks import records
 from tests.conftest import WorkRepo, commit_file, git, run_harness, wait_until
@@ -23,7 +25,8 @@ def upstream_goes_away_during_the_session(work: WorkRepo, tmp_path: Path) -> tup
     return script(tmp_path, "agent.sh", body), away
 
 
-def test_sigterm_to_a_failing_loop_leaves_no_lock_at_the_tip(work: WorkRepo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_a_failing_loop_leaves_no_lock_at_the_tip(work: WorkRepo, tmp_path: Path, sig: int) -> None:
     clone = work.clone("a1")
     write_task(work.workspace("a1"), "t1", "x.txt", "x")
     agent, away = upstream_goes_away_during_the_session(work, tmp_path)
@@ -39,12 +42,12 @@ def test_sigterm_to_a_failing_loop_leaves_no_lock_at_the_tip(work: WorkRepo, tmp
             break
     assert proc.poll() is None, "".join(seen)
     assert records.read_record(clone / ".git" / "harness", "t1") is not None  # it still holds t1
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     away.rename(work.upstream)  # the upstream comes back while the loop is stopping
     rest, _ = proc.communicate(timeout=120)
     out = "".join(seen) + rest
     assert proc.returncode == 0, out
-    assert "loop stopped: SIGTERM" in out
+    assert f"loop stopped: {signal.Signals(sig).name}" in out
     assert locks_upstream(work) == []
     (ref,) = parked_refs(work)  # and the session's commit is kept, not lost
     assert work.upstream_git("show", f"{ref}:w.txt") == "work\n"
@@ -138,3 +141,24 @@ def test_a_merge_left_in_progress_is_aborted_before_a_claim(work: WorkRepo) -> N
     assert "WARNING aborted a merge left in progress" in proc.stderr
     assert not (clone / ".git" / "MERGE_HEAD").exists()
     assert (clone / "f.txt").read_text() == "ours\n"  # the branch is as it was before the merge
+
+
+def test_the_loops_sync_aborts_a_merge_a_session_left_in_progress(
+    work: WorkRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = work.workspace("a1")
+    write_task(ws, "t1", "x.txt", "x")
+    commit_file(ws.root, "f.txt", "ours\n", "ours")
+    other = work.clone("other")
+    commit_file(other, "f.txt", "theirs\n", "theirs")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    git(ws.root, "fetch", "-q")
+    subprocess.run(["git", "merge", "origin/main"], cwd=ws.root, capture_output=True, check=False)
+    assert (ws.root / ".git" / "MERGE_HEAD").exists()
+    lines: list[str] = []
+    summary = run(ws, lines=lines, max_iterations=1)
+    assert summary.outcomes == {"done": 1}, lines
+    assert not (ws.root / ".git" / "MERGE_HEAD").exists()
+    assert "WARNING aborted a merge left in progress" in capsys.readouterr().err
+    (ref,) = parked_refs(work)  # the commit the merge had been started on is kept
+    assert work.upstream_git("show", f"{ref}:f.txt") == "ours\n"

@@ -132,7 +132,7 @@ class GitRepo:
         A git lock file in the way, in this repository or the local upstream, is settled
         (stalelocks.py: waited for, removed once stale) and the command run again: git takes
         its locks before it changes anything, so a command that failed on one did nothing.
-        ``detach``: git runs in a session of its own (spawn.py), for pushes.
+        ``detach``: git runs in a process group of its own (spawn.py), for pushes.
         """
         full_env = {**self._env, **env} if env else self._env
         deadline = time.monotonic() + stalelocks.WAIT_SECONDS

@@ -1,13 +1,15 @@
-"""Starting one git process: captured output, a timeout, and for pushes a session of its own.
+"""Starting one git process: captured output, a timeout, and for pushes a process group of its own.
 
 A push to a local upstream runs ``receive-pack`` as a child of ``git push``. In the
 caller's process group, a SIGKILL or SIGTERM meant for the caller (a loop being stopped, a
 fleet going down, a test killing a claimer) reached ``receive-pack`` half-way through its
 ref update and left the upstream's ``HEAD.lock`` behind (2 in 179 kills, measured), which
-stops every push of the fleet. A *detached* git therefore starts in its own session, reads
-nothing from us and writes its output to unlinked temporary files rather than pipes: the
-caller dying cannot kill it or make it die of SIGPIPE, so it finishes the update it began,
-and the claim it carried is then reconciled by its nonce like any interrupted claim.
+stops every push of the fleet. A *detached* git therefore starts in a process group of its
+own, reads nothing from us and writes its output to unlinked temporary files rather than
+pipes: a signal to the caller's group does not reach it, and the caller dying cannot make it
+die of SIGPIPE, so it finishes the update it began; the claim it carried is then reconciled
+by its nonce like any interrupted claim. (A group, not a session: on a loaded machine a new
+session is a new scheduler autogroup, measured 10-15 ms slower per push; benchmarks/recovery.py.)
 """
 
 from __future__ import annotations
@@ -47,9 +49,7 @@ def _detached(
     with tempfile.TemporaryFile() as feed, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         feed.write(stdin or b"")
         feed.seek(0)
-        child = subprocess.Popen(
-            ["git", *args], cwd=cwd, env=env, stdin=feed, stdout=out, stderr=err, start_new_session=True
-        )
+        child = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdin=feed, stdout=out, stderr=err, process_group=0)
         try:
             code = child.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -66,7 +66,7 @@ def claim(
 
     def decide(tip: str | None) -> Change | None:
         snap = read_snapshot(ws.repo, tip)
-        reconcile(ws, snap)
+        reconcile(ws, snap, in_progress=request.nonce)
         change, outcome["result"] = plan_claim(ws, snap, request, clock)
         return change
 
@@ -190,15 +190,18 @@ def drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
         records.drop_record(ws.state_dir, task)
 
 
-def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
+def reconcile(ws: Workspace, snap: Snapshot, in_progress: str = "") -> list[str]:
     """Settle this clone's claim records against the tip, by nonce. Returns what changed.
 
     A pending claim missing from the tip while a push from this clone still runs may yet
     land (a killed claimer's push finishes by itself: git/spawn.py); it stays pending.
+    ``in_progress``: the nonce of the claim the caller is making (its own record is its own).
     """
     notes = []
     running: list[Holder] | None = None
     for record in records.all_records(ws.state_dir):
+        if record.nonce == in_progress:
+            continue
         entry = snap.entries.get(record.task)
         ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
         if ours and record.state == records.ClaimState.PENDING:
