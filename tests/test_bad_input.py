@@ -33,13 +33,14 @@ def config(text: str) -> Setup:
 
 
 def upstream_files(files: dict[str, str]) -> Setup:
-    """Files committed straight to upstream main by someone other than harness."""
+    """Files committed straight to upstream main by someone other than harness (fetched into
+    the upstream past its gate: content from before the gate, or on an ungated upstream)."""
 
     def setup(work: WorkRepo) -> None:
         seed = work.clone("seed")
         for name, text in files.items():
             commit_file(seed, name, text, f"add {name}")
-        git(seed, "push", "-q", "origin", "HEAD:main")
+        git(work.upstream, "fetch", "-q", str(seed), "HEAD:refs/heads/main")
         git(work.first_clone, "pull", "-q", "origin", "main")
 
     return setup

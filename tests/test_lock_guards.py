@@ -16,10 +16,12 @@ from tests.loophelpers import run, write_task
 
 
 def push_file(work: WorkRepo, path: str, text: str) -> None:
-    """Someone (not harness) commits a file straight to main."""
+    """Someone (not harness) commits a file straight to main: fetched into the upstream, past
+    its gate, which refuses new foreign content under current_tasks/ (content that was there
+    before the gate, or on an ungated upstream, is what the claim must leave alone)."""
     seed = work.clone(f"seed-{time.monotonic_ns()}")
     commit_file(seed, path, text, f"add {path}")
-    git(seed, "push", "-q", "origin", "HEAD:main")
+    git(work.upstream, "fetch", "-q", str(seed), "HEAD:refs/heads/main")
 
 
 def test_claim_never_replaces_a_directory_where_its_lock_would_go(work: WorkRepo) -> None:
