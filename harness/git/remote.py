@@ -16,11 +16,11 @@ Each cause gets its own answer, because each asks for something different of the
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from enum import Enum
 
 from harness.errors import GitError, HarnessError, UpstreamUnreachable
+from harness.git.spawn import GitResult
 from harness.git.stalelocks import reported_lock
 
 # The gate's pre-receive hook says this when the ref moved under a push (DESIGN: it
@@ -55,7 +55,7 @@ class PushResult:
     remote_lines: tuple[str, ...] = ()
 
 
-def push_outcome(argv: list[str], proc: subprocess.CompletedProcess[bytes], lock_is_ours: bool) -> PushResult:
+def push_outcome(argv: list[str], proc: GitResult, lock_is_ours: bool) -> PushResult:
     """The meaning of a finished ``git push --porcelain``; raises for the causes that are errors.
 
     ``lock_is_ours``: a lock file git reported lies in a repository on this machine that the
@@ -109,7 +109,7 @@ def _storage_reason(text: str, remote: tuple[str, ...]) -> str:
     return found.group(1) if found else "no reason given"
 
 
-def raise_remote_failure(argv: list[str], proc: subprocess.CompletedProcess[bytes]) -> None:
+def raise_remote_failure(argv: list[str], proc: GitResult) -> None:
     stderr = proc.stderr.decode(errors="replace")
     if _UNREACHABLE.search(stderr):
         error = GitError(argv, proc.returncode, stderr)

@@ -12,7 +12,6 @@ caller recovers from it.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +31,7 @@ from harness.git.objects import (
     write_loose_object,
 )
 from harness.git.remote import REF_MOVED, PushResult, PushStatus, push_outcome, raise_remote_failure
-from harness.git.spawn import spawn_git
+from harness.git.spawn import GitResult, spawn_git
 
 T = TypeVar("T")
 ZERO_SHA = "0" * 40
@@ -42,8 +41,6 @@ _PARSED_MAX = 20_000  # remembered parses per repository (locks and specs are sm
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
 # inject configuration; a child git must never inherit them by accident.
 _KEEP_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"})
-# What ``GitRepo.run`` returns, for callers that type it without importing subprocess.
-GitResult = subprocess.CompletedProcess[bytes]
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -126,7 +123,7 @@ class GitRepo:
         check: bool = True,
         timeout: float | None = None,
         detach: bool = False,
-    ) -> subprocess.CompletedProcess[bytes]:
+    ) -> GitResult:
         """Run ``git args`` in this repository; raise GitError on failure when ``check``.
 
         A git lock file in the way, in this repository or the local upstream, is settled

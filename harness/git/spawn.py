@@ -21,6 +21,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
+# What a finished git returns, for callers that type it without importing subprocess.
+GitResult = subprocess.CompletedProcess[bytes]
+
 
 def spawn_git(
     args: list[str],
@@ -29,7 +32,7 @@ def spawn_git(
     stdin: bytes | None = None,
     timeout: float | None = None,
     detach: bool = False,
-) -> subprocess.CompletedProcess[bytes]:
+) -> GitResult:
     """``git args`` in ``cwd``, its output captured; HarnessError when it cannot start or times out."""
     try:
         if detach:
@@ -45,7 +48,7 @@ def spawn_git(
 
 def _detached(
     args: list[str], cwd: Path, env: Mapping[str, str], stdin: bytes | None, timeout: float | None
-) -> subprocess.CompletedProcess[bytes]:
+) -> GitResult:
     with tempfile.TemporaryFile() as feed, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         feed.write(stdin or b"")
         feed.seek(0)
