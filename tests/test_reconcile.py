@@ -88,6 +88,8 @@ def test_a_killed_claimers_push_still_running_is_not_declared_lost(work: WorkRep
 def test_a_killed_claimers_push_lands_by_itself_and_is_reconciled_as_held(work: WorkRepo) -> None:
     clone = work.clone("victim")
     go = kill_claimer_mid_push(work, clone, "pre-receive")
+    early = run_harness("release", "hot", "--agent", "victim", cwd=clone)  # not fenced: not yet known
+    assert early.returncode == 1 and "still being pushed" in early.stderr, early.stderr
     let_the_push_finish(work, go, clone)
     ws = work.workspace("victim")
     (pending,) = records.all_records(ws.state_dir)

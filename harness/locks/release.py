@@ -238,6 +238,11 @@ def _forget(ws: Workspace, planned: tuple[Change, ClaimResult] | None) -> None:
 
 
 def fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
+    record = records.read_record(ws.state_dir, task)
+    if record is not None and record.state == records.ClaimState.PENDING:
+        # reconcile() left it pending: a killed claimer's push of this claim still runs and
+        # may yet land. Not fenced (the record would go and the lock land with no owner).
+        raise HarnessError(f"the claim of {task} is still being pushed; release it once that push has ended")
     try:
         holder_check(ws, snap, task)
     except Fenced as exc:
