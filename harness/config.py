@@ -17,6 +17,10 @@ from harness.yamlio import load_mapping
 
 CONFIG_NAME = "harness.yaml"
 DEFAULT_ROLES = ("core-dev", "dedup", "perf", "critic", "docs")
+# A lease shorter than this is reclaimed before a session has pushed anything; one longer
+# than a week keeps a task from the fleet long after its holder is gone (docs/locks.md).
+LEASE_MIN_SECONDS = 10
+LEASE_MAX_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,16 @@ class _Reader:
                 known = ", ".join(sorted(allowed))
                 raise self.fail(str(key), f"unknown key; expected one of: {known}")
 
-    def positive_int(self, key: str, default: int) -> int:
+    def positive_int(self, key: str, default: int, unit: str = "", minimum: int = 0, maximum: int | None = None) -> int:
+        """A whole number in ``minimum..maximum``; ``unit`` says what it counts in the error
+        ("seconds", "workers", ...), so the message fits the field."""
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(key, f"expected a whole number of seconds >= 0, got {value!r}")
-        return value
+        valid = not isinstance(value, bool) and isinstance(value, int)
+        if not valid or value < minimum or (maximum is not None and value > maximum):
+            what = f"a whole number of {unit}" if unit else "a whole number"
+            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+            raise self.fail(key, f"expected {what} {bound}, got {value!r}")
+        return int(value)
 
     def string(self, key: str, default: str) -> str:
         value = self.data.get(key, default)
@@ -127,15 +136,15 @@ def parse_config(content: bytes | None, source: str) -> Config:
 def _read_locks(section: _Reader) -> LockSettings:
     section.reject_unknown({"lease_seconds", "grace_seconds", "clock_skew_seconds", "heartbeat_seconds"})
     defaults = LockSettings()
-    settings = LockSettings(
-        lease_seconds=section.positive_int("lease_seconds", defaults.lease_seconds),
-        grace_seconds=section.positive_int("grace_seconds", defaults.grace_seconds),
-        clock_skew_seconds=section.positive_int("clock_skew_seconds", defaults.clock_skew_seconds),
-        heartbeat_seconds=section.positive_int("heartbeat_seconds", defaults.heartbeat_seconds),
+    day = 86400
+    return LockSettings(
+        lease_seconds=section.positive_int(
+            "lease_seconds", defaults.lease_seconds, "seconds", LEASE_MIN_SECONDS, LEASE_MAX_SECONDS
+        ),
+        grace_seconds=section.positive_int("grace_seconds", defaults.grace_seconds, "seconds", 0, day),
+        clock_skew_seconds=section.positive_int("clock_skew_seconds", defaults.clock_skew_seconds, "seconds", 0, day),
+        heartbeat_seconds=section.positive_int("heartbeat_seconds", defaults.heartbeat_seconds, "seconds", 1, day),
     )
-    if settings.lease_seconds == 0:
-        raise section.fail("lease_seconds", "must be > 0 (a lease of 0 would make every lock stale)")
-    return settings
 
 
 def _read_roles(section: _Reader) -> dict[str, RoleSettings]:
@@ -149,6 +158,15 @@ def _read_roles(section: _Reader) -> dict[str, RoleSettings]:
             description=str(role.data.get("description", "")),
         )
     return roles
+
+
+def known_roles(config: Config, prompts: Path | None = None) -> set[str]:
+    """The roles an agent may play: harness.yaml's ``roles:``, the default ones, and any with
+    a prompt file in ``prompts`` (``<role>.md``)."""
+    found = set(config.roles) | set(DEFAULT_ROLES)
+    if prompts is not None and prompts.is_dir():
+        found |= {path.stem for path in prompts.glob("*.md")}
+    return found
 
 
 def _default_roles() -> dict[str, RoleSettings]:
@@ -208,12 +226,12 @@ def read_suite_settings(config: Config) -> SuiteSettings:
         run=str(section.data.get("run", d.run)),
         command=str(section.data.get("command", d.command)),
         report=str(section.data.get("report", d.report)),
-        workers=section.positive_int("workers", d.workers),
-        timeout_seconds=section.positive_int("timeout_seconds", d.timeout_seconds),
-        total_timeout_seconds=section.positive_int("total_timeout_seconds", d.total_timeout_seconds),
+        workers=section.positive_int("workers", d.workers, "workers (parallel test processes)", 1),
+        timeout_seconds=section.positive_int("timeout_seconds", d.timeout_seconds, "seconds", 1),
+        total_timeout_seconds=section.positive_int("total_timeout_seconds", d.total_timeout_seconds, "seconds"),
         fast_fraction=_fraction(section, "fast_fraction", d.fast_fraction),
-        max_errors=section.positive_int("max_errors", d.max_errors),
-        progress_seconds=section.positive_int("progress_seconds", d.progress_seconds),
+        max_errors=section.positive_int("max_errors", d.max_errors, "ERROR lines"),
+        progress_seconds=section.positive_int("progress_seconds", d.progress_seconds, "seconds"),
     )
     if runner == "files" and (not settings.glob or "{test}" not in settings.run):
         raise section.fail("run", "the files runner needs `glob:` and a `run:` command containing {test}")
@@ -221,8 +239,6 @@ def read_suite_settings(config: Config) -> SuiteSettings:
         raise section.fail("command", "the junit runner needs a `command:` that writes JUnit XML")
     if runner == "junit" and "{junit}" not in settings.command and not settings.report:
         raise section.fail("report", "say where the JUnit XML is written, or put {junit} in `command:`")
-    if settings.workers == 0 or settings.timeout_seconds == 0:
-        raise section.fail("workers", "workers and timeout_seconds must be > 0")
     return settings
 
 
@@ -236,7 +252,7 @@ def read_gate_settings(config: Config) -> GateSettings:
     return GateSettings(
         protected=_string_list(section, "protected", d.protected),
         protected_roles=_string_list(section, "protected_roles", d.protected_roles),
-        reruns=section.positive_int("reruns", d.reruns),
+        reruns=section.positive_int("reruns", d.reruns, "reruns"),
         allow_removed_tests=allow,
         test_roles=_string_list(section, "test_roles", d.test_roles),
         verifier=_string_list(section, "verifier", ()) if "verifier" in section.data else None,

@@ -6,6 +6,7 @@ The CLI's single top-level handler prints ``str(error)`` as one line and exits w
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
 
 
@@ -70,6 +71,14 @@ class Fenced(HarnessError):
 
 class GateRefused(HarnessError):
     exit_code = ExitCode.GATE_REFUSED
+
+
+def warn(message: str) -> None:
+    """Something harness repaired or decided on its own that a person should know about: one
+    ``WARNING`` line on stderr (core has no other channel to the user; the loop's own lines
+    go through its ``say``)."""
+    sys.stderr.write(f"WARNING {message}\n")
+    sys.stderr.flush()
 
 
 def _last_meaningful_line(text: str) -> str:

@@ -21,7 +21,10 @@ def default_agent() -> str:
 def validate_agent_id(agent: str) -> str:
     allowed = all(ch.isalnum() or ch in "._-" for ch in agent)
     if not agent or len(agent) > AGENT_ID_MAX or not allowed or agent[0] in ".-":
-        raise UsageError(f"invalid agent id {agent!r}: use letters, digits, '.', '_' or '-' (at most {AGENT_ID_MAX})")
+        raise UsageError(
+            f"invalid agent id {agent!r} (--agent or $HARNESS_AGENT): use letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit (at most {AGENT_ID_MAX})"
+        )
     return agent
 
 
@@ -47,6 +50,6 @@ def open_workspace(path: Path, agent: str | None = None) -> Workspace:
     return Workspace(
         root=root,
         repo=GitRepo(root),
-        agent=validate_agent_id(agent or default_agent()),
+        agent=validate_agent_id(default_agent() if agent is None else agent),  # --agent "" is an error
         config=load_config(root),
     )

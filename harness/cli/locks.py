@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from harness.cli.common import common, emit_json, workspace
+from harness.config import LEASE_MAX_SECONDS, LEASE_MIN_SECONDS
+from harness.errors import UsageError
 
 
 @click.command()
@@ -31,7 +33,12 @@ def init(path: Path, source: Path | None, upstream: Path | None) -> None:
 @click.option("--role", default="", help="the claimer's role")
 @click.option("--note", default="", help="a line for the lock file and the commit")
 @click.option("--files", multiple=True, help="paths/globs this task will touch (repeatable)")
-@click.option("--lease", type=click.IntRange(min=1), default=None, help="lease seconds (default from harness.yaml)")
+@click.option(
+    "--lease",
+    type=click.IntRange(min=LEASE_MIN_SECONDS, max=LEASE_MAX_SECONDS),
+    default=None,
+    help="lease seconds, 10 to 604800 (default from harness.yaml)",
+)
 @common
 def claim(
     task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None
@@ -52,24 +59,29 @@ def claim(
 
 @click.command()
 @click.argument("task")
-@click.option("--done", "outcome", flag_value="done", help="mark the task done")
-@click.option("--abandon", "outcome", flag_value="abandoned", help="hand the lock back; park local commits")
+@click.option("--done", is_flag=True, help="mark the task done")
+@click.option("--abandon", is_flag=True, help="hand the lock back; park local commits")
 @click.option("--note", default="", help="a line for the release commit")
 @common
-def release(task: str, outcome: str | None, note: str, repo: Path, agent: str | None) -> None:
+def release(task: str, done: bool, abandon: bool, note: str, repo: Path, agent: str | None) -> None:
     """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
+    from harness.locks.lockfile import validate_task_id
     from harness.locks.release import ReleaseOutcome
     from harness.locks.release import release as do_release
     from harness.queue.submission import submits_to_queue
 
+    if done and abandon:
+        raise UsageError("--done and --abandon contradict each other: pass one (done lands the work, abandon parks it)")
+    validate_task_id(task)  # a bad id is a usage error (2), never "fenced" (5)
+    outcome = ReleaseOutcome.DONE if done else ReleaseOutcome.ABANDONED if abandon else ReleaseOutcome.RELEASED
     ws = workspace(repo, agent)
-    if outcome == "done" and submits_to_queue(ws):
+    if done and submits_to_queue(ws):
         from harness.queue.submission import submit
 
         submitted = submit(ws, task, os.environ.get("HARNESS_ROLE", ""), note)
         click.echo(f"submitted {task} ({submitted.work_commits} commit(s) of work) to the merge queue: {submitted.ref}")
         return
-    result = do_release(ws, task, ReleaseOutcome(outcome or "released"), note)
+    result = do_release(ws, task, outcome, note)
     extra = f", {result.work_commits} commit(s) of work" if result.work_commits else ""
     click.echo(f"released {task} ({result.outcome.value}{extra}) at {result.commit}")
     if result.parked_ref:

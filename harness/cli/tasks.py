@@ -66,7 +66,8 @@ def list_(as_json: bool, repo: Path, agent: str | None) -> None:
     from harness.tasks.ops import snapshot_at_tip, task_rows
 
     snap = snapshot_at_tip(workspace(repo, agent))
-    snap.require_specs_valid()
+    for problem in snap.spec_problems.values():  # the other tasks are still listed (exit 0)
+        click.echo(f"ERROR {problem}", err=True)
     rows = task_rows(snap)
     if as_json:
         emit_json([asdict(r) for r in rows])

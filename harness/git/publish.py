@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from harness import retry
-from harness.errors import GateRefused
+from harness.errors import ConfigError, GateRefused, GitError
 from harness.git.pushslot import push_slot
 from harness.git.repo import GitRepo, PushStatus, identity_env
-from harness.git.upstream import direct_tip
+from harness.git.upstream import direct_tip, local_upstream_path
 
 REMOTE_MAIN = "refs/remotes/origin/main"
 
@@ -47,7 +47,15 @@ def fetch_main(repo: GitRepo, branch: str = "main") -> str | None:
         if repo.rev_parse(REMOTE_MAIN) != tip:
             repo.run("update-ref", REMOTE_MAIN, tip)
         return tip
-    retry.run(retry.upstream_network(), lambda: repo.fetch(f"+refs/heads/{branch}:{REMOTE_MAIN}"))
+    try:
+        retry.run(retry.upstream_network(), lambda: repo.fetch(f"+refs/heads/{branch}:{REMOTE_MAIN}"))
+    except GitError as exc:
+        if "couldn't find remote ref" not in exc.stderr:
+            raise
+        raise ConfigError(
+            f"harness.yaml: branch: the upstream has no branch {branch!r}; set branch: to one it has "
+            f"(usually main), or push {branch} to the upstream first"
+        ) from exc
     return repo.rev_parse(REMOTE_MAIN)
 
 
@@ -62,7 +70,10 @@ def note_pushed_tip(repo: GitRepo, commit: str) -> None:
 
 
 def push_with_network_retry(repo: GitRepo, src: str, dst: str, force: bool = False) -> PushStatus:
-    result = retry.run(retry.upstream_network(), lambda: repo.push(src, dst, force=force))
+    # A push to a local upstream runs detached (spawn.py): whoever kills us must not kill
+    # its receive-pack half-way through the ref update.
+    detach = local_upstream_path(repo) is not None
+    result = retry.run(retry.upstream_network(), lambda: repo.push(src, dst, force=force, detach=detach))
     if result.status is PushStatus.REFUSED:
         detail = "; ".join(result.remote_lines[-8:]) or "no reason given"
         raise GateRefused(f"upstream refused the push to {dst}: {detail}")

@@ -5,21 +5,21 @@ failure into a ``GitError`` naming the command, its exit code and its stderr. Ob
 read over one long-lived ``git cat-file --batch`` and written as loose objects
 (``objects.py``). There is no git library: GitPython was measured in the object reader's
 place and cost more than the rule allowed (docs/git.md, "Reading objects").
+A git lock file left by a killed git process is settled here too (stalelocks.py), so every
+caller recovers from it.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import TypeVar, cast
 
-from harness.errors import GitError, HarnessError, UpstreamUnreachable
+from harness.errors import GitError, HarnessError
+from harness.git import stalelocks
 from harness.git.objects import (
     BatchReader,
     Blob,
@@ -30,30 +30,17 @@ from harness.git.objects import (
     serialize_tree,
     write_loose_object,
 )
+from harness.git.remote import REF_MOVED, PushResult, PushStatus, push_outcome, raise_remote_failure
+from harness.git.spawn import GitResult, spawn_git
 
 T = TypeVar("T")
 ZERO_SHA = "0" * 40
+__all__ = ["REF_MOVED", "ZERO_SHA", "GitRepo", "GitResult", "PushResult", "PushStatus", "clean_env", "identity_env"]
+_LOCK_RERUNS = 8  # commands re-run after a lock in their way was settled (each lock is settled once)
 _PARSED_MAX = 20_000  # remembered parses per repository (locks and specs are small)
 # Variables that point git at another repository or index (set, e.g., inside hooks) or
 # inject configuration; a child git must never inherit them by accident.
 _KEEP_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"})
-# The gate's pre-receive hook says this when the ref moved under a push (DESIGN: it
-# exits early then); for the pusher that is a lost race, exactly like a non-fast-forward.
-REF_MOVED = "moved while this push was on its way"
-_LOST_RACE = re.compile(
-    r"\[rejected\]|non-fast-forward|fetch first|failed to update ref|cannot lock ref|but expected|"
-    + re.escape(REF_MOVED)
-)
-_UNREACHABLE = re.compile(
-    r"does not appear to be a git repository|Could not read from remote|"
-    r"unable to access|Connection refused|Could not resolve host|"
-    r"not a git repository|No such file or directory|unable to connect",
-    re.IGNORECASE,
-)
-
-
-# What ``GitRepo.run`` returns, for callers that type it without importing subprocess.
-GitResult = subprocess.CompletedProcess[bytes]
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -83,18 +70,6 @@ def identity_env(agent: str) -> dict[str, str]:
         "GIT_COMMITTER_NAME": agent,
         "GIT_COMMITTER_EMAIL": email,
     }
-
-
-class PushStatus(Enum):
-    OK = "ok"
-    REJECTED = "rejected"  # not a fast-forward: someone pushed first
-    REFUSED = "refused"  # a hook on the upstream declined it
-
-
-@dataclass(frozen=True)
-class PushResult:
-    status: PushStatus
-    remote_lines: tuple[str, ...] = ()
 
 
 class GitRepo:
@@ -147,26 +122,48 @@ class GitRepo:
         env: Mapping[str, str] | None = None,
         check: bool = True,
         timeout: float | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run ``git args`` in this repository; raise GitError on failure when ``check``."""
+        detach: bool = False,
+    ) -> GitResult:
+        """Run ``git args`` in this repository; raise GitError on failure when ``check``.
+
+        A git lock file in the way, in this repository or the local upstream, is settled
+        (stalelocks.py: waited for, removed once stale) and the command run again: git takes
+        its locks before it changes anything, so a command that failed on one did nothing.
+        ``detach``: git runs in a process group of its own (spawn.py), for pushes.
+        """
         full_env = {**self._env, **env} if env else self._env
-        try:
-            proc = subprocess.run(
-                ["git", *args],
-                cwd=self.path,
-                input=stdin,
-                capture_output=True,
-                env=full_env,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise HarnessError(f"`git {' '.join(args)}` timed out after {timeout} s") from exc
-        except FileNotFoundError as exc:
-            raise HarnessError(f"cannot run git in {self.path}: {exc.strerror}") from exc
+        deadline = time.monotonic() + stalelocks.WAIT_SECONDS
+        for _ in range(_LOCK_RERUNS):
+            proc = spawn_git(list(args), self.path, full_env, stdin, timeout, detach)
+            lock = stalelocks.reported_lock(proc.stderr.decode(errors="replace")) if proc.returncode else None
+            if lock is None or not self.owns_lock(lock):
+                break
+            held = stalelocks.settle(lock, deadline)
+            if held:
+                proc.stderr += f"\nfatal: {held}\n".encode()
+                break
         if check and proc.returncode != 0:
             raise GitError(list(args), proc.returncode, proc.stderr.decode(errors="replace"))
         return proc
+
+    def owns_lock(self, lock: Path) -> bool:
+        """Whether ``lock`` lies in this repository or in its local upstream: the only places
+        where harness may decide a git lock file is stale."""
+        places = [self.git_dir, self.local_origin()]
+        return any(place is not None and lock.resolve().is_relative_to(place.resolve()) for place in places)
+
+    def local_origin(self) -> Path | None:
+        """The upstream's git directory when ``origin`` is a bare repository on this machine (a
+        path, relative to the clone or absolute, or a file:// URL); None for a remote upstream,
+        a clone without ``origin``, or an ``origin`` that is not a bare repository."""
+        url = self.origin_url()
+        if not url:
+            return None
+        url = url.removeprefix("file://")
+        if "://" in url:
+            return None
+        path = Path(url) if Path(url).is_absolute() else self.path / url
+        return path if (path / "HEAD").is_file() else None
 
     def out(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         return self.run(*args, env=env).stdout.decode().strip()
@@ -260,21 +257,23 @@ class GitRepo:
         tree = self._edit_tree(base_tree, changes)
         return tree if tree is not None else self._mktree({})
 
-    def _edit_tree(self, tree: str | None, changes: Mapping[str, bytes | None]) -> str | None:
+    def _edit_tree(self, tree: str | None, changes: Mapping[str, bytes | None], prefix: str = "") -> str | None:
         entries = dict(self.ls_tree(tree)) if tree else {}
         subdirs: dict[str, dict[str, bytes | None]] = {}
         for path, content in changes.items():
             head, sep, rest = path.partition("/")
             if sep:
                 subdirs.setdefault(head, {})[rest] = content
-            elif content is None:
+                continue
+            _refuse_replacing(entries.get(head), "blob", prefix + head)
+            if content is None:
                 entries.pop(head, None)
             else:
                 entries[head] = TreeEntry("100644", "blob", self.hash_blob(content))
         for name, sub_changes in subdirs.items():
             old = entries.get(name)
-            old_sha = old.sha if old is not None and old.kind == "tree" else None
-            new_sha = self._edit_tree(old_sha, sub_changes)
+            _refuse_replacing(old, "tree", prefix + name)
+            new_sha = self._edit_tree(old.sha if old is not None else None, sub_changes, f"{prefix}{name}/")
             if new_sha is None:
                 entries.pop(name, None)
             else:
@@ -307,32 +306,22 @@ class GitRepo:
     def fetch(self, *refspecs: str) -> None:
         proc = self.run("fetch", "--quiet", "--no-tags", "origin", *refspecs, check=False)
         if proc.returncode != 0:
-            _raise_remote_failure(["fetch", "origin", *refspecs], proc)
+            raise_remote_failure(["fetch", "origin", *refspecs], proc)
 
-    def push(self, src: str, dst: str, force: bool = False, timeout: float | None = None) -> PushResult:
+    def push(
+        self, src: str, dst: str, force: bool = False, timeout: float | None = None, detach: bool = False
+    ) -> PushResult:
+        """Push without asking git to retry; ``detach`` for a local upstream (spawn.py)."""
         refspec = f"{'+' if force else ''}{src}:{dst}"
-        proc = self.run("push", "--porcelain", "origin", refspec, check=False, timeout=timeout)
-        if proc.returncode == 0:
-            return PushResult(PushStatus.OK)
-        text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
-        remote = tuple(
-            line.removeprefix("remote: ").rstrip()
-            for line in text.splitlines()
-            if line.startswith("remote: ") and line.removeprefix("remote: ").strip()
-        )
-        # A concurrent update of the same ref (receive-pack's ref lock, or "is at X but
-        # expected Y") is a lost race like a non-fast-forward, not a refusal.
-        if _LOST_RACE.search(text):
-            return PushResult(PushStatus.REJECTED, remote)
-        if "[remote rejected]" in text or "hook declined" in text:
-            return PushResult(PushStatus.REFUSED, remote)
-        _raise_remote_failure(["push", "origin", refspec], proc)
-        raise AssertionError("unreachable")
+        argv = ["push", "--porcelain", "origin", refspec]
+        proc = self.run(*argv, check=False, timeout=timeout, detach=detach)
+        lock = stalelocks.reported_lock(proc.stderr.decode(errors="replace"))
+        return push_outcome(argv, proc, lock_is_ours=lock is not None and self.owns_lock(lock))
 
     def remote_ref(self, ref: str) -> str | None:
         proc = self.run("ls-remote", "origin", ref, check=False)
         if proc.returncode != 0:
-            _raise_remote_failure(["ls-remote", "origin", ref], proc)
+            raise_remote_failure(["ls-remote", "origin", ref], proc)
         for line in proc.stdout.decode().splitlines():
             sha, name = line.split("\t", 1)
             if name == ref:
@@ -350,12 +339,13 @@ class GitRepo:
         return dates
 
 
-def _raise_remote_failure(argv: list[str], proc: subprocess.CompletedProcess[bytes]) -> None:
-    stderr = proc.stderr.decode(errors="replace")
-    if _UNREACHABLE.search(stderr):
-        error = GitError(argv, proc.returncode, stderr)
-        raise UpstreamUnreachable(f"upstream unreachable: {error}")
-    raise GitError(argv, proc.returncode, stderr)
+def _refuse_replacing(entry: TreeEntry | None, kind: str, path: str) -> None:
+    """harness writes and deletes plain files only: never a directory, a symlink or a submodule
+    someone else put where it meant to write (a claim once replaced ``current_tasks/x.lock/``)."""
+    if entry is not None and (entry.kind != kind or entry.mode == "120000"):
+        what = {"tree": "a directory", "commit": "a submodule"}.get(entry.kind, "a file")
+        what = "a symbolic link" if entry.mode == "120000" else what
+        raise HarnessError(f"{path} is {what} upstream; harness will not replace it: move it away in a commit")
 
 
 def init_bare(path: Path, initial_branch: str = "main") -> None:

@@ -32,14 +32,7 @@ def local_upstream_path(repo: GitRepo) -> Path | None:
     The one answer to "is the upstream local?": the push slot, the direct tip read, the
     gate's and the history's baselines and ``harness up`` all ask it here.
     """
-    url = repo.origin_url()
-    if not url:
-        return None
-    url = url.removeprefix("file://")
-    if "://" in url:
-        return None
-    path = Path(url) if Path(url).is_absolute() else repo.path / url
-    return path if (path / "HEAD").is_file() else None
+    return repo.local_origin()
 
 
 def borrowed_upstream(repo: GitRepo) -> Path | None:

@@ -18,7 +18,7 @@ def human_age(seconds: float | None) -> str:
 
 
 def status_lines(report: StatusReport) -> list[str]:
-    lines = list(report.notes)
+    lines = [*report.notes, *(f"ERROR {problem}" for problem in report.problems)]
     if not report.rows:
         return [*lines, "no locks held", report.role_trust]
     lines.append(f"{'TASK':28} {'AGENT':18} {'ROLE':10} {'AGE':>7} {'BEAT':>7}  STATE")
@@ -27,6 +27,8 @@ def status_lines(report: StatusReport) -> list[str]:
             lines.append(f"{row.task:28} {'?':18} {'?':10} {'-':>7} {'-':>7}  {row.kind}: {row.path} {row.note!r}")
             continue
         state = "queued" if row.queued else "STALE" if row.stale else "held"
+        if row.problem:  # a lock stamped in the future: says why it is stale
+            state += f" ({row.problem})"
         if row.container is not None:  # a Docker fleet: is the holder still running?
             state += f" (container {row.container})"
         lines.append(

@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable
+from harness.config import LEASE_MAX_SECONDS, LEASE_MIN_SECONDS
+from harness.errors import ConfigError, Fenced, LockHeld, NotClaimable, UsageError, warn
+from harness.git.leftovers import abort_interrupted
 from harness.git.publish import REMOTE_MAIN, Change, fetch_main, publish
+from harness.git.stalelocks import Holder, pushes_running
 from harness.git.upstream import direct_tip
 from harness.locks import records
 from harness.locks.heartbeats import fetch_heartbeats, liveness, push_heartbeat
@@ -53,6 +56,9 @@ def claim(
     it without fetching again (if main moved since, the push loses and we fetch and retry).
     """
     validate_task_id(task)
+    if lease_seconds is not None and not LEASE_MIN_SECONDS <= lease_seconds <= LEASE_MAX_SECONDS:
+        raise UsageError(f"lease of {lease_seconds} s: use {LEASE_MIN_SECONDS} to {LEASE_MAX_SECONDS} seconds")
+    abort_interrupted(ws.repo)  # a claim leaves the worktree alone, but what follows needs it clean
     request = ClaimRequest(
         task=task, role=role, note=note, files=tuple(files), lease_seconds=lease_seconds, nonce=new_nonce()
     )
@@ -60,7 +66,7 @@ def claim(
 
     def decide(tip: str | None) -> Change | None:
         snap = read_snapshot(ws.repo, tip)
-        reconcile(ws, snap)
+        reconcile(ws, snap, in_progress=request.nonce)
         change, outcome["result"] = plan_claim(ws, snap, request, clock)
         return change
 
@@ -89,6 +95,8 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
     """The claim commit's change at ``snap`` (None when we hold the task already), with a
     pending record written; LockHeld / NotClaimable / ConfigError when it cannot be made."""
     task = request.task
+    if snap.lock_dir_problem:
+        raise ConfigError(snap.lock_dir_problem)
     if task in snap.spec_problems:
         raise ConfigError(snap.spec_problems[task])
     entry = snap.entries.get(task)
@@ -159,6 +167,8 @@ def _stale_lock_or_raise(ws: Workspace, entry: LockEntry, clock: Clock) -> Lock 
             f"{entry.task} is held by {lock.agent} (claimed {utc_iso(lock.claimed_at)}, "
             f"last alive {int(state.age)} s ago, stale after {int(state.stale_after)} s)"
         )
+    if state.future:
+        warn(f"{entry.path}: {state.future}; treating the lock as stale")
     return lock
 
 
@@ -180,10 +190,18 @@ def drop_if_pending(ws: Workspace, task: str, nonce: str) -> None:
         records.drop_record(ws.state_dir, task)
 
 
-def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
-    """Settle this clone's claim records against the tip, by nonce. Returns what changed."""
+def reconcile(ws: Workspace, snap: Snapshot, in_progress: str = "") -> list[str]:
+    """Settle this clone's claim records against the tip, by nonce. Returns what changed.
+
+    A pending claim missing from the tip while a push from this clone still runs may yet
+    land (a killed claimer's push finishes by itself: git/spawn.py); it stays pending.
+    ``in_progress``: the nonce of the claim the caller is making (its own record is its own).
+    """
     notes = []
+    running: list[Holder] | None = None
     for record in records.all_records(ws.state_dir):
+        if record.nonce == in_progress:
+            continue
         entry = snap.entries.get(record.task)
         ours = entry is not None and entry.lock is not None and entry.lock.nonce == record.nonce
         if ours and record.state == records.ClaimState.PENDING:
@@ -192,6 +210,14 @@ def reconcile(ws: Workspace, snap: Snapshot) -> list[str]:
             )
             notes.append(f"reconciled: the interrupted claim of {record.task} landed; you hold it")
         elif not ours:
+            if record.state == records.ClaimState.PENDING:
+                running = pushes_running(ws.repo.git_dir) if running is None else running
+                if running:
+                    notes.append(
+                        f"the interrupted claim of {record.task} is still on its way (git push, pid "
+                        f"{running[0].pid}); it is settled once that push ends"
+                    )
+                    continue
             records.drop_record(ws.state_dir, record.task)
             if record.state == records.ClaimState.PENDING:
                 notes.append(f"reconciled: the interrupted claim of {record.task} did not land")

@@ -7,6 +7,8 @@ Staleness (invariant 4): the holder's last sign of life is the later of its lock
 ``claimed_at`` and its heartbeat, both read off the *holder's* clock. We call a lock stale
 only when our clock is past that moment by lease + grace + the configured skew allowance,
 so a holder whose clock runs behind ours by up to the allowance is never reclaimed early.
+A stamp further ahead of our clock than the allowance is no sign of life at all: a lock
+stamped ``9999-12-31`` would otherwise be held forever.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from harness import retry
 from harness.config import LockSettings
 from harness.git.publish import push_with_network_retry
 from harness.git.repo import GitRepo, identity_env
-from harness.locks.lockfile import Lock
+from harness.locks.lockfile import Lock, utc_iso
 
 HEARTBEAT_PREFIX = "refs/harness/heartbeats"
 SEEN_PREFIX = "refs/harness/seen-heartbeats"
@@ -49,18 +51,32 @@ class Liveness:
     age: float  # by our clock, may be negative when clocks disagree
     stale: bool
     stale_after: float  # seconds of silence that make the lock stale
+    # A stamp (claimed_at, heartbeat) later than our clock plus the skew allowance: not
+    # evidence of life. A lock with no other sign of life is stale, never "alive forever".
+    future: str = ""
 
 
 def liveness(lock: Lock, heartbeats: Mapping[str, int], settings: LockSettings, now: float) -> Liveness:
     beat = heartbeats.get(lock.agent)
-    last_alive = max(lock.claimed_at, float(beat)) if beat is not None else lock.claimed_at
+    horizon = now + settings.clock_skew_seconds
+    stamps = {"claimed_at": lock.claimed_at, **({"heartbeat": float(beat)} if beat is not None else {})}
+    plausible = [moment for moment in stamps.values() if moment <= horizon]
+    ahead = [f"{name} {utc_iso(moment)} is {moment - now:.0f} s" for name, moment in stamps.items() if moment > horizon]
+    last_alive = max(plausible) if plausible else lock.claimed_at
     lease = lock.lease_seconds or settings.lease_seconds
     stale_after = float(lease + settings.grace_seconds + settings.clock_skew_seconds)
     age = now - last_alive
+    future = ""
+    if ahead:
+        future = (
+            f"{', '.join(ahead)} ahead of our clock, beyond the {settings.clock_skew_seconds} s clock-skew "
+            "allowance; not counted as a sign of life"
+        )
     return Liveness(
         last_alive=last_alive,
         heartbeat=float(beat) if beat is not None else None,
         age=age,
-        stale=age > stale_after,
+        stale=not plausible or age > stale_after,
         stale_after=stale_after,
+        future=future,
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import yaml
 
+from harness.config import LEASE_MAX_SECONDS, LEASE_MIN_SECONDS
 from harness.errors import ConfigError, UsageError
 from harness.yamlio import load_mapping
 
@@ -76,12 +77,15 @@ class Lock:
 
 
 def parse_lock(path: str, content: bytes) -> Lock:
-    """Parse a ``.lock`` file; ConfigError naming the file and the fix when malformed."""
+    """Parse a ``.lock`` file; ConfigError naming the file, the field and the fix when malformed."""
     fix = "fix it or remove it in a commit (`git rm` it and push) if its holder is gone"
     data = load_mapping(path, content, "not a valid lock file", fix)
     missing = [key for key in ("task", "agent", "nonce") if not data.get(key)]
     if missing:
         raise ConfigError(f"{path}: not a valid lock file (missing {', '.join(missing)}); {fix}")
+    named_for = task_of_entry(path.rsplit("/", 1)[-1])
+    if str(data["task"]) != named_for:
+        raise ConfigError(f"{path}: task: says {data['task']!r} but the file is named for {named_for!r}; {fix}")
     try:
         return Lock(
             task=str(data["task"]),
@@ -89,20 +93,37 @@ def parse_lock(path: str, content: bytes) -> Lock:
             role=str(data.get("role") or ""),
             host=str(data.get("host") or ""),
             nonce=str(data["nonce"]),
-            generation=int(data.get("generation", 1)),
+            generation=_whole(data.get("generation", 1), "generation", 1, None),
             claimed_at=_parse_time(data.get("claimed_at")),
-            lease_seconds=int(data.get("lease_seconds", 0)),
+            lease_seconds=_lease(data),
             note=str(data.get("note") or ""),
             files=tuple(str(f) for f in data.get("files") or ()),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{path}: not a valid lock file ({exc}); {fix}") from exc
+
+
+def _lease(data: dict[str, Any]) -> int:
+    """The lock's own lease; 0 (absent) means harness.yaml's. Bounded like the config's: a
+    negative lease or one of 1e26 seconds would make the lock stale at once or never."""
+    if "lease_seconds" not in data:
+        return 0
+    return _whole(data["lease_seconds"], "lease_seconds", LEASE_MIN_SECONDS, LEASE_MAX_SECONDS)
+
+
+def _whole(value: object, field: str, low: int, high: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{field}: expected a whole number {span}, got {value!r}")
+    return value
 
 
 def _parse_time(value: object) -> float:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.timestamp()
+    if isinstance(value, date):  # YAML reads `2024-05-01` as a date: midnight UTC
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
     if isinstance(value, str):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -18,6 +18,7 @@ from enum import Enum
 
 from harness import retry
 from harness.errors import ConfigError, Fenced, HarnessError, LockHeld, NotClaimable, RebaseConflict
+from harness.git.leftovers import abort_interrupted
 from harness.git.publish import REMOTE_MAIN, Change, fetch_main, note_pushed_tip, publish, push_with_network_retry
 from harness.git.pushslot import push_slot
 from harness.git.repo import PushStatus, identity_env
@@ -32,7 +33,7 @@ from harness.locks.claim import (
     plan_claim,
     reconcile,
 )
-from harness.locks.lockfile import lock_path
+from harness.locks.lockfile import lock_path, validate_task_id
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.tasks.specs import spec_path
 from harness.workspace import Workspace
@@ -74,6 +75,8 @@ def release(
     ``move_branch=False`` leaves the local branch on the (pushed) work instead of moving it
     to the release commit: for the loop, whose next step checks the tip out anyway.
     """
+    validate_task_id(task)  # a bad id is a usage error (2), not "fenced" (5)
+    abort_interrupted(ws.repo)  # a release killed during its rebase must not fail every release after it
     work = _local_work_count(ws)
     parked_ref = None
     next_claim = None
@@ -235,6 +238,11 @@ def _forget(ws: Workspace, planned: tuple[Change, ClaimResult] | None) -> None:
 
 
 def fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
+    record = records.read_record(ws.state_dir, task)
+    if record is not None and record.state == records.ClaimState.PENDING:
+        # reconcile() left it pending: a killed claimer's push of this claim still runs and
+        # may yet land. Not fenced (the record would go and the lock land with no owner).
+        raise HarnessError(f"the claim of {task} is still being pushed; release it once that push has ended")
     try:
         holder_check(ws, snap, task)
     except Fenced as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -54,9 +54,11 @@ class StatusReport:
     rows: list[StatusRow]
     notes: list[str]  # what reconciliation settled
     role_trust: str = ROLE_TRUST
+    problems: list[str] = field(default_factory=list)  # specs malformed or never claimable, by file
 
     def to_json(self) -> dict[str, Any]:
-        return {"tip": self.tip, "locks": [asdict(r) for r in self.rows], "notes": self.notes, "roles": self.role_trust}
+        data: dict[str, Any] = {"tip": self.tip, "locks": [asdict(r) for r in self.rows], "notes": self.notes}
+        return data | {"roles": self.role_trust, "problems": self.problems}
 
 
 def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
@@ -101,12 +103,12 @@ def status(ws: Workspace, clock: Clock = time.time) -> StatusReport:
                 # A queued task's holder may be gone: the runner lands or hands it back.
                 stale=live.stale and task not in queued,
                 kind=StatusKind.LOCK,
-                problem="",
+                problem=live.future,
                 note=lock.note,
                 queued=task in queued,
             )
         )
-    return StatusReport(tip, rows, notes)
+    return StatusReport(tip, rows, notes, problems=snap.problems())
 
 
 def queued_tasks(repo: GitRepo) -> set[str]:

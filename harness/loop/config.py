@@ -24,6 +24,7 @@ loop:
   regenerate:                # dependency lock file → command that rebuilds it after a conflict
     uv.lock: uv lock
   regenerate_timeout_seconds: 900  # then the command's process group is killed and the work parked
+  hand_back_timeout_seconds: 60    # when the loop ends: keep retrying a failing hand-back this long
 ```
 """
 
@@ -73,6 +74,7 @@ class LoopSettings:
     session_user: str = ""
     regenerate: Mapping[str, str] = field(default_factory=dict)
     regenerate_timeout_seconds: float = 900.0
+    hand_back_timeout_seconds: float = 60.0
 
 
 def read_agent_settings(config: Config) -> AgentSettings:
@@ -118,6 +120,7 @@ def read_loop_settings(config: Config) -> LoopSettings:
         regenerate_timeout_seconds=_seconds(
             section, "regenerate_timeout_seconds", d.regenerate_timeout_seconds, positive=True
         ),
+        hand_back_timeout_seconds=_seconds(section, "hand_back_timeout_seconds", d.hand_back_timeout_seconds),
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from harness.git.leftovers import interrupted_operation
 from harness.git.markers import has_markers, keep_both_sides
 from harness.git.publish import REMOTE_MAIN
 from harness.git.repo import GitResult, identity_env
@@ -146,8 +147,7 @@ def rebase_onto_upstream(
 
 
 def rebase_in_progress(ws: Workspace) -> bool:
-    git_dir = ws.repo.git_dir
-    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
+    return interrupted_operation(ws.repo) == "rebase"
 
 
 def _unmerged(ws: Workspace) -> list[str]:

@@ -31,6 +31,7 @@ from harness.loop.config import AgentSettings, LoopMode, LoopSettings
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome, append_event
 from harness.loop.session import SessionOutcome, run_agent
+from harness.loop.shutdown import hand_back_all
 from harness.loop.steps import (
     choose_mode,
     hand_back,
@@ -154,12 +155,29 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
     )
     summary = LoopSummary()
     ctx.claim_ahead = lambda event: _may_claim_ahead(options, summary, event)
-    idle_wait = options.settings.idle_backoff_seconds
-    limit_wait = options.settings.rate_limit_backoff_seconds
     say(
         f"loop: agent {ws.agent}, role {options.role}, backend {options.agent.backend}"
         f"{' (a scripted agent, not an AI)' if options.agent.backend == 'builtin' else ''}"
     )
+    try:
+        _iterate(ctx, options, stopper, summary, events)
+    finally:
+        # However the loop ends, no lock of its own stays at the tip (shutdown.py).
+        why = f"the loop stopped ({summary.stopped_by or stopper.reason or 'an error'})"
+        left = hand_back_all(ctx, why, options.settings.hand_back_timeout_seconds)
+    if not summary.stopped_by:
+        summary.stopped_by = stopper.reason or "stopped"
+    say(f"loop stopped: {summary.stopped_by}; {summary.iterations} iteration(s), ${summary.cost_usd:.2f}")
+    if left:
+        raise HarnessError(f"could not hand back {', '.join(sorted(left))}; the next loop started here retries")
+    return summary
+
+
+def _iterate(ctx: Ctx, options: LoopOptions, stopper: Stopper, summary: LoopSummary, events: Path) -> None:
+    """Iterations until something ends the loop (sets ``summary.stopped_by`` or a stop request)."""
+    say, ws = ctx.say, ctx.ws
+    idle_wait = options.settings.idle_backoff_seconds
+    limit_wait = options.settings.rate_limit_backoff_seconds
     while not stopper.requested():
         if options.max_iterations is not None and summary.iterations >= options.max_iterations:
             summary.stopped_by = f"max iterations ({options.max_iterations})"
@@ -174,9 +192,9 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
             # down, a malformed spec someone pushed, a git error) is reported and retried after
             # a backoff; a lock it held is handed back by the next iteration's recover step.
             where = "upstream" if isinstance(exc, UpstreamUnreachable) else (event.task or "iteration")
-            say(f"ERROR {where}: {exc}; retrying in {idle_wait:g} s")
             if options.max_iterations == 1:
                 raise
+            say(f"ERROR {where}: {exc}; retrying in {idle_wait:g} s")
             stopper.sleep(idle_wait)
             idle_wait = min(max(idle_wait * 2, 0.1), options.settings.idle_backoff_max_seconds)
             continue
@@ -208,13 +226,6 @@ def _run(ws: Workspace, options: LoopOptions, stopper: Stopper, say: Say) -> Loo
         if options.budget_usd is not None and summary.cost_usd >= options.budget_usd:
             summary.stopped_by = f"budget spent (${summary.cost_usd:.2f} of ${options.budget_usd:.2f})"
             break
-    if ctx.preclaimed is not None:  # claimed by the last release for an iteration that will not run
-        task, ctx.preclaimed = ctx.preclaimed.id, None
-        hand_back(ctx, task, "the loop stopped before working on it")
-    if not summary.stopped_by:
-        summary.stopped_by = stopper.reason or "stopped"
-    say(f"loop stopped: {summary.stopped_by}; {summary.iterations} iteration(s), ${summary.cost_usd:.2f}")
-    return summary
 
 
 def _may_claim_ahead(options: LoopOptions, summary: LoopSummary, event: IterationEvent) -> bool:

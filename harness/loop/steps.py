@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 from harness import retry
 from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, RebaseConflict
+from harness.git.leftovers import abort_interrupted
 from harness.git.publish import REMOTE_MAIN, fetch_main
 from harness.git.repo import identity_env
+from harness.git.stalelocks import sweep
 from harness.locks import records
 from harness.locks.claim import ClaimRequest, claim
 from harness.locks.lockfile import new_nonce
@@ -25,7 +27,7 @@ from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome
-from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_in_progress, rebase_onto_upstream
+from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.loop.submit import fast_sample_regressions, queue_enabled, submit_work
 from harness.tasks.specs import TaskSpec, claimable
@@ -46,8 +48,8 @@ def sync(ctx: Ctx, event: IterationEvent) -> None:
     head = ws.repo.rev_parse("HEAD")
     at_known_tip = head is not None and head == ws.repo.rev_parse(REMOTE_MAIN)
     fetch_main(ws.repo, ws.config.branch)
-    if rebase_in_progress(ws):
-        ws.repo.run("rebase", "--abort", check=False)
+    sweep(ws.repo.git_dir)  # git lock files a killed session left in the clone
+    if abort_interrupted(ws.repo):
         at_known_tip = False
     if ws.repo.out("status", "--porcelain", "--untracked-files=all"):
         ws.repo.run("add", "-A")
@@ -109,18 +111,21 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[T
     for attempt in range(CLAIM_ATTEMPTS):
         snap = synced if attempt == 0 else read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         tip = snap.tip
-        for problem in snap.spec_problems.values():
+        board = snap.board()
+        stuck = board.dependency_problems
+        for problem in snap.problems(board):
             if problem not in ctx.reported:  # once per loop run: the file stays broken until fixed
                 ctx.reported.add(problem)
                 ctx.say(f"ERROR {problem}")
-        ranked = [spec for spec in claimable(snap.board(), ctx.role) if spec.id not in ctx.skip]
+        ranked = [spec for spec in claimable(board, ctx.role) if spec.id not in ctx.skip]
         if not ranked:
             # Open tasks held by others (or waiting in the merge queue) may come back: wait for
-            # them. Done and blocked ones will not.
+            # them. Done and blocked ones will not, nor those that can never be claimed (a
+            # dependency cycle, a missing dependency).
             open_left = [
                 s
                 for s in snap.specs.values()
-                if s.status == "open" and s.role in (None, ctx.role) and s.id not in ctx.skip
+                if s.status == "open" and s.role in (None, ctx.role) and s.id not in ctx.skip and s.id not in stuck
             ]
             return None, not open_left
         spec = spread(ranked, ws.agent, attempt)
@@ -303,17 +308,25 @@ def gate(ctx: Ctx) -> None:
 
 def hand_back(ctx: Ctx, task: str, why: str) -> None:
     """Hand the task back (local commits kept on a side ref), say where; never raises."""
+    error = try_hand_back(ctx, task, why)
+    if error:
+        ctx.say(f"ERROR {task}: could not hand the lock back ({error}); the next iteration retries")
+
+
+def try_hand_back(ctx: Ctx, task: str, why: str) -> str:
+    """Hand the task back and say where its commits went; "" when done (or no longer ours),
+    else why it could not be (the claim record stays, so a later attempt retries)."""
     try:
         back = hand_back_lock(ctx.ws, task, why)
     except HarnessError as exc:
-        ctx.say(f"ERROR {task}: could not hand the lock back ({exc}); the next iteration retries")
-        return
+        return str(exc)
     if back.fenced:
         ctx.say(f"ERROR {task}: {back.fenced}")
     elif back.parked_ref:
         ctx.say(f"ERROR {task}: handed back ({why}); commits kept on {back.parked_ref}")
     if has_local_work(ctx.ws):  # the hand-back kept these commits on a side ref: start the next one clean
         _drop_local_work(ctx.ws)  # (with no commits, uncommitted files stay for sync to park)
+    return ""
 
 
 def still_held(ctx: Ctx, task: str) -> bool:

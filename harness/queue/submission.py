@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
+from harness.git.leftovers import abort_interrupted
 from harness.git.publish import fetch_main
 from harness.git.repo import GitRepo, PushStatus, identity_env
 from harness.locks import records
@@ -96,6 +97,7 @@ def submit(ws: Workspace, task: str, role: str, note: str = "") -> Submitted:
     Fenced (5) when the tip no longer carries our lock (the work is parked first). The push
     replaces an earlier submission of ours for the task: the runner takes the newest.
     """
+    abort_interrupted(ws.repo)  # a submission killed during its rebase must not fail the next one
     tip = fetch_main(ws.repo, ws.config.branch)
     snap = read_snapshot(ws.repo, tip)
     reconcile(ws, snap)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.git.publish import Change, Published, fetch_main, publish
 from harness.locks.lockfile import utc_iso, validate_task_id
 from harness.locks.snapshot import Snapshot, read_snapshot
+from harness.tasks.deps import cycle_through
 from harness.tasks.specs import TaskSpec, claimable, parse_spec, spec_path, unclaimable_reason
 from harness.workspace import Workspace
 
@@ -25,11 +26,23 @@ def add_task(ws: Workspace, spec: TaskSpec) -> Published:
     def decide(tip: str | None) -> Change:
         if tip is not None and ws.repo.read_blobs(tip, [path])[path] is not None:
             raise HarnessError(f"{path} already exists upstream; edit it in a commit or pick another id")
+        check_dependencies(read_snapshot(ws.repo, tip), spec)
         return Change({path: spec.to_yaml()}, f"task: add {spec.id}\n\n{spec.title}\n\nHarness-Agent: {ws.agent}\n")
 
     published = publish(ws.repo, ws.agent, decide, ws.config.branch)
     assert published is not None
     return published
+
+
+def check_dependencies(snap: Snapshot, spec: TaskSpec) -> None:
+    """Refuse a spec whose ``depends_on`` names a task with no spec or closes a cycle."""
+    for dep in spec.depends_on:
+        if dep != spec.id and dep not in snap.specs:
+            raise UsageError(f"--depends-on {dep}: no task spec tasks/{dep}.yaml upstream; add that task first")
+    specs = {**snap.specs, spec.id: spec}
+    cycle = cycle_through({t: s.depends_on for t, s in specs.items() if not s.done}, spec.id)
+    if cycle:
+        raise UsageError(f"--depends-on: would make the dependency cycle {' -> '.join(cycle)}; drop one of them")
 
 
 def snapshot_at_tip(ws: Workspace) -> Snapshot:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import yaml
 
 from harness.errors import ConfigError, UsageError
 from harness.locks.lockfile import TASK_ID, Lock, validate_task_id
+from harness.tasks.deps import dependency_problems
 from harness.yamlio import load_mapping
 
 TASK_DIR = "tasks"
@@ -234,6 +235,12 @@ class Board:
     foreign: frozenset[str]  # tasks locked by files harness did not write
     existing_paths: Sequence[str] = ()
 
+    @cached_property
+    def dependency_problems(self) -> dict[str, str]:
+        """Open tasks that can never become claimable (a cycle, a missing dependency), with why."""
+        open_deps = {task: spec.depends_on for task, spec in self.specs.items() if not spec.done}
+        return dependency_problems(open_deps, self.specs.keys())
+
 
 def unclaimable_reason(board: Board, task: str, files: Sequence[str] = ()) -> str | None:
     """Why ``task`` cannot be claimed now (exit 4), or None. Held locks are checked by the caller."""
@@ -243,6 +250,8 @@ def unclaimable_reason(board: Board, task: str, files: Sequence[str] = ()) -> st
     if spec is not None and spec.blocked:
         why = f": {spec.refusals[0]}" if spec.refusals else ""
         return f"task {task} is blocked after {spec.attempts} refused attempt(s){why}; set status: open to retry it"
+    if spec is not None and task in board.dependency_problems:
+        return f"task {task} can never be claimed: {board.dependency_problems[task]}"
     if spec is not None:
         unmet = [dep for dep in spec.depends_on if not _is_done(board, dep)]
         if unmet:

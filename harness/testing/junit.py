@@ -32,15 +32,19 @@ def parse_bytes(data: bytes, label: str) -> list[TestResult]:
         ) from exc
     if root.tag not in ("testsuites", "testsuite"):
         raise ConfigError(f"{label}: root element <{root.tag}> is not <testsuites> or <testsuite>; not a JUnit report")
-    return [_case(case) for case in root.iter("testcase")]
+    return [_case(case, label, n) for n, case in enumerate(root.iter("testcase"), 1)]
 
 
 def _reason(exc: ET.ParseError) -> str:
     return str(exc).split(":")[0]
 
 
-def _case(case: ET.Element) -> TestResult:
-    name = case.get("name") or "(unnamed)"
+def _case(case: ET.Element, label: str, n: int) -> TestResult:
+    name = case.get("name")
+    if not name:  # counting it as a pass would let a broken reporter hide a failure
+        raise ConfigError(
+            f"{label}: <testcase> number {n} has no name attribute; make the test command's reporter name every test"
+        )
     classname = case.get("classname") or ""
     tid = f"{classname}::{name}" if classname else name
     seconds = _float(case.get("time"))
