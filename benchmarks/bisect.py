@@ -25,19 +25,19 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from harness.bisect import search as bisect  # noqa: E402
+from harness.bisect import engine  # noqa: E402
 from harness.bisect.search import Round, Verdict  # noqa: E402
 
 SANITY = 2
 
 
-def simulate(n: int, k: int, seed: int, jobs: int = 1) -> bisect.SearchResult:
+def simulate(n: int, k: int, seed: int, jobs: int = 1) -> engine.SearchResult:
     culprits = set(random.Random(seed).sample(range(n), k))
 
     def probe(subsets: Round) -> list[Verdict]:
         return [Verdict.BAD if culprits & s else Verdict.GOOD for s in subsets]
 
-    outcome = bisect.run(n, probe, jobs=jobs)
+    outcome = engine.run(n, probe, jobs=jobs)
     assert {g[0] for g in outcome.culprits} == culprits and outcome.confirmed
     return outcome
 

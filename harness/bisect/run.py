@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.bisect import engine
 from harness.bisect import search as bisect
 from harness.bisect.probe import ProbeRecord, ProbeRunner, ProbeSettings
 from harness.errors import ConfigError, HarnessError
@@ -93,7 +94,7 @@ def run_bisect(
 ) -> BisectReport:
     runner = ProbeRunner(units, settings, jobs, progress)
     try:
-        outcome = bisect.run(len(units), runner, jobs, first)
+        outcome = engine.run(len(units), runner, jobs, first)
     except bisect.SanityFailure as exc:
         raise HarnessError(sanity_message(exc, runner.records)) from exc
     return BisectReport(
