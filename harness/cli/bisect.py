@@ -66,7 +66,8 @@ def bisect(
 ) -> None:
     """Find the units whose candidate build breaks the probe, each a small task."""
     from harness.bisect.probe import ProbeSettings
-    from harness.bisect.run import culprit_specs, random_subset, read_units, run_bisect, write_specs
+    from harness.bisect.run import random_subset, read_units, run_bisect
+    from harness.bisect.specs import culprit_specs, write_specs
 
     units = read_units(units_file)
     settings = ProbeSettings(command, Path.cwd(), timeout, repeats, timeout_is_bad, cache)
