@@ -39,6 +39,13 @@ class Verdict(Enum):
 
 Subset = frozenset[int]
 Round = list[Subset]
+
+
+class Recheck(list[Subset]):
+    """A round to probe again although its verdicts are known (never from knowledge or a
+    cache): a failure the search is about to build much on."""
+
+
 Search = Generator[Round, list[Verdict], Any]
 
 
@@ -53,6 +60,8 @@ class State:
     group: int = 1  # current pool group size (adapts)
     confirmed: bool = False
     scoped: bool = False  # the search stayed inside the random-split subset
+    scope: list[int] = field(default_factory=list)  # the units searched
+    contradicted: list[Subset] = field(default_factory=list)  # failed, then passed when probed again
 
     def found(self) -> set[int]:
         return {u for group in self.culprits for u in group}
@@ -83,12 +92,13 @@ def search(n: int, jobs: int = 1, first: Sequence[int] | None = None) -> Search:
     sanity = yield [frozenset(), frozenset(everything)]
     if sanity[0] is not Verdict.GOOD or sanity[1] is not Verdict.BAD:
         raise SanityFailure(sanity[0], sanity[1])
-    scope = everything
+    scope = st.scope = everything
     if first is not None and 0 < len(first) < n:
         chosen = set(first)
         (verdict,) = yield [frozenset(chosen)]
         if verdict is Verdict.BAD:  # stay inside this agent's own part
-            scope, st.scoped = sorted(chosen), True
+            scope = st.scope = sorted(chosen)
+            st.scoped = True
             st.failing.append(scope)
         elif verdict is Verdict.GOOD:  # the failure is in the rest (or spans both)
             yield from locate(st, [u for u in everything if u not in chosen], witness=everything)
@@ -96,7 +106,7 @@ def search(n: int, jobs: int = 1, first: Sequence[int] | None = None) -> Search:
             st.failing.append(everything)
     else:
         st.failing.append(everything)
-    while True:
+    while not st.contradicted:
         if st.failing:
             yield from locate(st, st.failing.pop(0))
         elif st.pool and st.group < len(st.pool):
@@ -233,7 +243,14 @@ def confirm(st: State, scope: list[int]) -> Generator[Round, list[Verdict], bool
 
 
 def interaction(st: State, witness: list[int]) -> Search:
-    """A failing set none of whose parts explains the failure alone: minimise it."""
+    """A failing set none of whose parts explains the failure alone: minimise it.
+
+    It is first probed again: one spurious failure of a set that really passes looks just
+    like this (every part passes), and the minimiser would make a group of it."""
+    (again,) = yield Recheck([frozenset(witness)])
+    if again is Verdict.GOOD:
+        st.contradicted.append(frozenset(witness))
+        return
     try:
         group = yield from minimise(witness)
     except _Undecided:

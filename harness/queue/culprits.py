@@ -69,7 +69,7 @@ def split_batch(
         # every member goes back to the queue and is tested again.
         result.undecided = members
         return result
-    result.probes = outcome.probes
+    result.probes = outcome.probes + outcome.confirmation_probes  # suite runs, the culprits' second look included
     blamed = sorted({unit for group in outcome.culprits for unit in group})
     for unit in blamed:
         smallest = min((s for s in failures if unit in s), key=len)
