@@ -197,11 +197,14 @@ def undecided_message(report: BisectReport) -> str:
     outcome = report.outcome
     if outcome.contradictions:
         findings = sorted({c.finding.value for c in outcome.contradictions})
-        numbers = [r.number for c in outcome.contradictions for r in report.records if r.subset == c.subset]
+        numbers = [str(r.number) for c in outcome.contradictions for r in report.records if r.subset == c.subset]
+        shown = ", ".join(numbers[:8]) + (" ..." if len(numbers) > 8 else "")
+        listed = "no culprit is reported"
+        if report.culprits:
+            listed = "the culprits listed are confirmed, the suspects are not"
         return (
-            f"undecided: {'; '.join(findings)} (probes {', '.join(map(str, numbers))} contradict each other); "
-            "no culprit is reported — make the probe deterministic (or pass --cache-key/--candidate when the "
-            "candidate changed) and rerun"
+            f"undecided: {'; '.join(findings)} (probes {shown}); {listed} — make the probe deterministic "
+            "(or pass --cache-key/--candidate when the candidate changed) and rerun"
         )
     if report.undecided:
         shown = ", ".join(report.undecided[:5]) + (" ..." if len(report.undecided) > 5 else "")
