@@ -20,6 +20,8 @@ class ExitCode(IntEnum):
     NOT_CLAIMABLE = 4
     FENCED = 5
     GATE_REFUSED = 6
+    UNDECIDED = 7  # bisect: no answer to trust (a flaky probe, units it cannot judge)
+    SANITY = 8  # bisect: the probe does not tell the oracle build from the candidate build
     INTERRUPTED = 130
 
 
@@ -71,6 +73,14 @@ class Fenced(HarnessError):
 
 class GateRefused(HarnessError):
     exit_code = ExitCode.GATE_REFUSED
+
+
+class BisectUndecided(HarnessError):
+    exit_code = ExitCode.UNDECIDED
+
+
+class SanityFailed(HarnessError):
+    exit_code = ExitCode.SANITY
 
 
 def warn(message: str) -> None:

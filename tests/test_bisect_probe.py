@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.bisect import probe as probe_module
 from harness.bisect.probe import ProbeRunner, ProbeSettings
 from harness.bisect.search import Verdict
 from harness.tasks.specs import parse_spec
@@ -86,8 +87,40 @@ def test_verdicts_are_cached_by_subset_across_runs(tmp_path: Path) -> None:
     assert first([frozenset({0}), frozenset({1})]) == [Verdict.GOOD, Verdict.BAD]
     again = runner(tmp_path, command, cache_file=cache)
     assert again([frozenset({1}), frozenset({0})]) == [Verdict.BAD, Verdict.GOOD]
-    assert (tmp_path / "runs.txt").read_text().count("run") == 2
-    assert all(r.cached for r in again.records)
+    assert runs(tmp_path) == 2
+    assert all(r.cached for r in again.records) and again.cached(frozenset({1}))
+
+
+def runs(tmp_path: Path) -> int:
+    path = tmp_path / "runs.txt"
+    return path.read_text().count("run") if path.exists() else 0
+
+
+def test_a_different_cache_key_starts_afresh_and_confirmation_never_reads_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.json"
+    command = 'echo run >> runs.txt; ! grep -qx b.c "$HARNESS_BISECT_CANDIDATE"'
+    runner(tmp_path, command, cache_file=cache, cache_key="sha256:aaa")([frozenset({1})])
+    assert runs(tmp_path) == 1
+    runner(tmp_path, command, cache_file=cache, cache_key="sha256:aaa")([frozenset({1})])
+    assert runs(tmp_path) == 1  # same key: cached
+    runner(tmp_path, command, cache_file=cache, cache_key="sha256:bbb")([frozenset({1})])
+    assert runs(tmp_path) == 2  # another candidate tool: probed
+    same = runner(tmp_path, command, cache_file=cache, cache_key="sha256:aaa")
+    assert same.fresh([frozenset({1})]) == [Verdict.BAD]
+    assert runs(tmp_path) == 3 and same.records[0].kind and not same.records[0].cached
+
+
+def test_each_probe_keeps_its_log_and_candidate_list_the_latest_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probe_module, "KEEP_LOGS", 3)
+    logs = tmp_path / "logs"
+    probe = runner(tmp_path, 'echo "building $(cat "$HARNESS_BISECT_CANDIDATE")"; exit 1', logs=logs)
+    probe([frozenset({0}), frozenset({1}), frozenset({2}), frozenset({0, 2})])
+    assert sorted(p.name for p in logs.iterdir()) == ["0002", "0003", "0004"]
+    assert (logs / "0004" / "output.log").read_text() == "building a.c\nc.c\n"
+    assert (logs / "0004" / "candidate.txt").read_text() == "a.c\nc.c\n"
+    assert probe.records[-1].log == logs / "0004" / "output.log"
 
 
 def test_jobs_run_probes_at_the_same_time_in_different_slots(tmp_path: Path) -> None:
@@ -122,14 +155,17 @@ def test_bisect_prints_the_culprits_and_json_counts_the_probes(tmp_path: Path) -
     text = run_harness("bisect", "--units", str(units), "--probe", fails_with("u3.c", "u9.c"), cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "  u3.c\n  u9.c\n" in text.stdout and "confirmed" in text.stdout
-    assert "probe 1: 0/12 units from the candidate -> good" in text.stderr
+    assert "probe 1 (sanity): 0/12 units from the candidate -> good" in text.stderr
+    assert "1/12 units from the candidate (u3.c) -> bad" in text.stderr  # a few units are named
+    assert "(confirmation): 1/12 units from the candidate (u9.c) -> bad" in text.stderr
     as_json = run_harness(
         "bisect", "--units", str(units), "--probe", fails_with("u3.c", "u9.c"), "--json", "-j", "2", cwd=tmp_path
     )
     data = json.loads(as_json.stdout)
-    assert data["culprits"] == ["u3.c", "u9.c"]
+    assert data["status"] == "found" and data["culprits"] == ["u3.c", "u9.c"]
     assert data["probes"] == len(as_json.stderr.strip().splitlines())
-    assert data["confirmed"] is True
+    assert 2 <= data["confirmation_probes"] <= 2 + 2 and data["cached"] == 0
+    assert data["confirmed"] is True and data["contradictions"] == []
 
 
 def test_units_failing_only_together_come_out_as_a_list(tmp_path: Path) -> None:
@@ -149,14 +185,15 @@ def test_crashing_hanging_and_unsure_probes_are_reported_never_guessed(tmp_path:
     result = run_harness(
         "bisect", "--units", str(units_file(tmp_path)), "--probe", probe, "--timeout", "0.5", "--json", cwd=tmp_path
     )
-    assert result.returncode == 1
+    assert result.returncode == 7
     data = json.loads(result.stdout)
+    assert data["status"] == "undecided" and not data["nondeterministic"]
     assert data["culprits"] == ["u3.c"]
     assert data["undecided"] == ["u5.c", "u8.c", "u10.c"]
     assert data["confirmed"] is False
     reasons = " ".join(p["reason"] for p in data["undecided_probes"])
     assert "timed out" in reasons and "SIGKILL" in reasons and "125" in reasons
-    assert result.stderr.strip().splitlines()[-1].startswith("error: bisection incomplete")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: undecided: the probe could not tell for 3")
     assert "Traceback" not in result.stderr
 
 
@@ -169,9 +206,31 @@ def test_crashing_hanging_and_unsure_probes_are_reported_never_guessed(tmp_path:
 )
 def test_failed_sanity_probes_give_one_clear_line(tmp_path: Path, probe: str, message: str) -> None:
     result = run_harness("bisect", "--units", str(units_file(tmp_path)), "--probe", probe, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 8
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
     assert "Traceback" not in result.stderr
+    as_json = run_harness("bisect", "--units", str(units_file(tmp_path)), "--probe", probe, "--json", cwd=tmp_path)
+    assert as_json.returncode == 8
+    error = as_json.stderr.split("error: ")[-1].strip()
+    assert json.loads(as_json.stdout) == {"status": "sanity-failed", "error": error}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--units", "missing.txt", "--probe", "exit 0"], 1, "--units missing.txt: cannot read it"),
+        (["--units", "units.txt", "--probe", "exit 0", "--jobs", "zero"], 2, "'zero' is not a valid integer"),
+        (["--units", "units.txt", "--probe", "x", "--candidate", "nope"], 1, "--candidate nope: cannot read it"),
+    ],
+)
+def test_json_gets_an_object_with_the_error_on_every_failure(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    units_file(tmp_path)
+    result = run_harness("bisect", *args, "--json", cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    data = json.loads(result.stdout)
+    assert data["status"] == "error" and message in data["error"]
 
 
 def test_a_bad_units_file_names_the_line(tmp_path: Path) -> None:

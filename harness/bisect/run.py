@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import math
 import random
-import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bisect import search as bisect
+from harness.bisect import engine
+from harness.bisect.confirm import Contradiction, Group
+from harness.bisect.engine import SearchResult
 from harness.bisect.probe import ProbeRecord, ProbeRunner, ProbeSettings
-from harness.errors import ConfigError, HarnessError
-from harness.locks.lockfile import TASK_ID_MAX, validate_task_id
-from harness.tasks.specs import TASK_DIR, TaskSpec, parse_spec, spec_path
+from harness.bisect.search import SanityFailure, Verdict
+from harness.errors import ConfigError, SanityFailed
 
 
 def read_units(path: Path) -> list[str]:
@@ -50,38 +51,106 @@ def random_subset(units: Sequence[str], fraction: float, seed: str) -> list[int]
 @dataclass(frozen=True)
 class BisectReport:
     units: list[str]
-    culprits: list[tuple[str, ...]]
-    undecided: list[str]
-    confirmed: bool
-    probes: int
-    rounds: int
+    outcome: SearchResult
     jobs: int
     scope: int  # how many units were searched (fewer in --random-split mode)
     records: list[ProbeRecord]
+    logs: Path | None = None
+
+    def named(self, groups: Sequence[Group]) -> list[tuple[str, ...]]:
+        return [tuple(self.units[i] for i in group) for group in groups]
+
+    @property
+    def culprits(self) -> list[tuple[str, ...]]:
+        return self.named(self.outcome.culprits)
+
+    @property
+    def suspects(self) -> list[tuple[str, ...]]:
+        return self.named(self.outcome.suspects)
+
+    @property
+    def undecided(self) -> list[str]:
+        return [self.units[i] for i in self.outcome.undecided]
+
+    @property
+    def confirmed(self) -> bool:
+        return self.outcome.confirmed
+
+    @property
+    def probes(self) -> int:
+        """Probes run, confirmation included; cached answers are counted apart."""
+        return sum(1 for r in self.records if not r.cached)
+
+    @property
+    def cached(self) -> int:
+        return sum(1 for r in self.records if r.cached)
 
     @property
     def information_bound(self) -> float:
-        """log2 C(n, k): the bits that name which k of the n units are culprits."""
-        k = sum(len(group) for group in self.culprits)
-        return math.log2(math.comb(self.scope, k)) if k <= self.scope else 0.0
+        return information_bound(self.scope, self.outcome.culprits or self.outcome.suspects)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "culprits": [group[0] if len(group) == 1 else list(group) for group in self.culprits],
+            "status": self.outcome.status,
+            "culprits": as_json(self.culprits),
+            "suspects": as_json(self.suspects),
+            "undecided": self.undecided,
+            "confirmed": self.confirmed,
+            "nondeterministic": self.outcome.nondeterministic,
+            "contradictions": [self.contradiction_json(c) for c in self.outcome.contradictions],
             "probes": self.probes,
-            "rounds": self.rounds,
+            "cached": self.cached,
+            "confirmation_probes": self.outcome.confirmation_probes,
+            "rounds": self.outcome.rounds,
             "jobs": self.jobs,
             "units": len(self.units),
             "searched": self.scope,
-            "undecided": self.undecided,
-            "confirmed": self.confirmed,
             "information_bound": round(self.information_bound, 2),
             "undecided_probes": [
-                {"size": r.size, "reason": r.reason, "tries": r.tries}
+                {"probe": r.number, "size": r.size, "reason": r.reason, "tries": r.tries}
                 for r in self.records
-                if r.verdict is bisect.Verdict.UNDECIDED
+                if r.verdict is Verdict.UNDECIDED
+            ],
+            "logs": str(self.logs) if self.logs else None,
+        }
+
+    def contradiction_json(self, contradiction: Contradiction) -> dict[str, Any]:
+        probes = [r for r in self.records if r.subset == contradiction.subset]
+        return {
+            "finding": contradiction.finding.value,
+            "expected": contradiction.expected.value,
+            **describe(self.units, contradiction.subset),
+            "probes": [
+                {"probe": r.number, "verdict": r.verdict.value, "reason": r.reason, "cached": r.cached, "log": r.log}
+                for r in probes
             ],
         }
+
+
+def as_json(groups: list[tuple[str, ...]]) -> list[str | list[str]]:
+    return [group[0] if len(group) == 1 else list(group) for group in groups]
+
+
+def describe(units: Sequence[str], subset: frozenset[int]) -> dict[str, Any]:
+    """A subset by its units, or by the units it leaves out when that list is shorter."""
+    if len(subset) <= len(units) - len(subset):
+        return {"size": len(subset), "candidate": [units[i] for i in sorted(subset)]}
+    return {"size": len(subset), "all_but": [units[i] for i in range(len(units)) if i not in subset]}
+
+
+def information_bound(n: int, groups: Sequence[Group]) -> float:
+    """log2 of how many answers of this shape n units allow: which units are culprits and
+    how they group (a pair among n is one of C(n,2); two pairs among four units can be
+    formed three ways). For single culprits this is log2 C(n,k)."""
+    k = sum(len(g) for g in groups)
+    if not groups or k > n:
+        return 0.0
+    ways = math.perm(n, k)
+    for group in groups:
+        ways //= math.factorial(len(group))
+    for alike in Counter(len(g) for g in groups).values():
+        ways //= math.factorial(alike)
+    return math.log2(ways)
 
 
 def run_bisect(
@@ -90,87 +159,57 @@ def run_bisect(
     jobs: int = 1,
     first: list[int] | None = None,
     progress: Callable[[str], None] | None = None,
+    retries: int = 2,
 ) -> BisectReport:
     runner = ProbeRunner(units, settings, jobs, progress)
     try:
-        outcome = bisect.run(len(units), runner, jobs, first)
-    except bisect.SanityFailure as exc:
-        raise HarnessError(sanity_message(exc, runner.records)) from exc
+        outcome = engine.run(len(units), runner, jobs, first, fresh=runner.fresh, cached=runner.cached, retries=retries)
+    except SanityFailure as exc:
+        raise SanityFailed(sanity_message(exc, runner.records)) from exc
+    if outcome.contradictions:  # what fresh probes contradicted decides nothing in a later run
+        runner.forget([c.subset for c in outcome.contradictions])
     return BisectReport(
         units=units,
-        culprits=[tuple(units[i] for i in group) for group in outcome.culprits],
-        undecided=[units[i] for i in outcome.undecided],
-        confirmed=outcome.confirmed,
-        probes=outcome.probes,
-        rounds=outcome.rounds,
+        outcome=outcome,
         jobs=jobs,
         scope=len(first) if first is not None and outcome.scoped else len(units),
         records=runner.records,
+        logs=settings.logs,
     )
 
 
-def sanity_message(exc: bisect.SanityFailure, records: list[ProbeRecord]) -> str:
+def sanity_message(exc: SanityFailure, records: list[ProbeRecord]) -> str:
     empty, full = [*records, None, None][:2]
-    if exc.empty is not bisect.Verdict.GOOD:
+    if exc.empty is not Verdict.GOOD:
         why = empty.reason if empty else exc.empty.value
         return (
             f"sanity: the probe does not pass with every unit from the oracle ({why}); "
             "fix the oracle build or the --probe command before bisecting"
         )
     why = full.reason if full else exc.full.value
-    if exc.full is bisect.Verdict.GOOD:
+    if exc.full is Verdict.GOOD:
         return "sanity: the probe passes with every unit from the candidate (exit 0); there is nothing to bisect"
     return f"sanity: the probe cannot judge the all-candidate build ({why}); make it exit 1 when the build breaks"
 
 
-# -- task specs ------------------------------------------------------------------
-
-
-def task_id_for(prefix: str, group: Sequence[str]) -> str:
-    slug = "--".join(re.sub(r"[^a-z0-9._-]+", "-", unit.lower()).strip("-._") for unit in group)
-    task = f"{prefix}-{slug}".strip("-")[:TASK_ID_MAX].rstrip("-._")
-    return validate_task_id(task)
-
-
-def culprit_specs(report: BisectReport, command: str, prefix: str = "bisect") -> list[TaskSpec]:
-    """One spec per culprit (or group failing together), ready to be claimed."""
-    specs: list[TaskSpec] = []
-    used: set[str] = set()
-    for group in report.culprits:
-        task = task_id_for(prefix, group)
-        base, n = task, 2
-        while task in used:
-            task, n = f"{base[: TASK_ID_MAX - 4]}-{n}", n + 1
-        used.add(task)
-        together = " together" if len(group) > 1 else ""
-        listing = "\n".join(group)
-        title = f"Candidate miscompiles {' + '.join(group)}{together} (oracle build passes)"
-        body = (
-            f"`harness bisect` found that building {' and '.join(group)} with the candidate tool{together}, "
-            "and everything else with the oracle, fails the probe; with only the other units from the "
-            "candidate it passes.\n\nReproduce:\n\n"
-            f"    printf '%s\\n' {' '.join(_sh_quote(u) for u in group)} > candidate.txt\n"
-            f"    HARNESS_BISECT_CANDIDATE=$PWD/candidate.txt sh -c {_sh_quote(command)}\n\n"
-            f"Candidate units:\n{listing}\n"
+def undecided_message(report: BisectReport) -> str:
+    """One line: why there is no answer to trust, and what to do."""
+    outcome = report.outcome
+    if outcome.contradictions:
+        findings = sorted({c.finding.value for c in outcome.contradictions})
+        numbers = [str(r.number) for c in outcome.contradictions for r in report.records if r.subset == c.subset]
+        shown = ", ".join(numbers[:8]) + (" ..." if len(numbers) > 8 else "")
+        listed = "no culprit is reported"
+        if report.culprits:
+            listed = "the culprits listed are confirmed, the suspects are not"
+        return (
+            f"undecided: {'; '.join(findings)} (probes {shown}); {listed} — make the probe deterministic "
+            "(or pass --cache-key/--candidate when the candidate changed) and rerun"
         )
-        specs.append(TaskSpec(id=task, title=title[:200], body=body))
-    return specs
-
-
-def write_specs(repo: Path, specs: list[TaskSpec]) -> list[Path]:
-    """Write ``tasks/<id>.yaml`` files; an existing spec of the same id is left alone."""
-    target = repo / TASK_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    for spec in specs:
-        path = repo / spec_path(spec.id)
-        parse_spec(spec_path(spec.id), spec.to_yaml())  # the validation a hand-written spec gets
-        if path.exists():
-            continue
-        path.write_bytes(spec.to_yaml())
-        written.append(path)
-    return written
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
+    if report.undecided:
+        shown = ", ".join(report.undecided[:5]) + (" ..." if len(report.undecided) > 5 else "")
+        return (
+            f"undecided: the probe could not tell for {len(report.undecided)} unit(s) ({shown}); "
+            "the culprits above are confirmed, these are not — fix the probe (exit 125/crash/timeout) and rerun"
+        )
+    return "undecided: the probe could not tell on the last probes; rerun with a larger --timeout"

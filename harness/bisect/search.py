@@ -25,7 +25,7 @@ Plan (docs/bisect.md has the reasoning and the measured costs):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -39,33 +39,14 @@ class Verdict(Enum):
 
 Subset = frozenset[int]
 Round = list[Subset]
+
+
+class Recheck(list[Subset]):
+    """A round to probe again although its verdicts are known (never from knowledge or a
+    cache): a failure the search is about to build much on."""
+
+
 Search = Generator[Round, list[Verdict], Any]
-
-
-class Knowledge:
-    """Every verdict so far, plus what monotonicity implies: a subset of a passing set
-    passes and a superset of a failing set fails — those are never probed."""
-
-    def __init__(self) -> None:
-        self.verdicts: dict[Subset, Verdict] = {}
-        self._good: list[Subset] = []
-        self._bad: list[Subset] = []
-
-    def known(self, subset: Subset) -> Verdict | None:
-        if subset in self.verdicts:
-            return self.verdicts[subset]
-        if any(subset <= good for good in self._good):
-            return Verdict.GOOD
-        if any(bad <= subset for bad in self._bad):
-            return Verdict.BAD
-        return None
-
-    def record(self, subset: Subset, verdict: Verdict) -> None:
-        self.verdicts[subset] = verdict
-        if verdict is Verdict.GOOD:
-            self._good.append(subset)
-        elif verdict is Verdict.BAD:
-            self._bad.append(subset)
 
 
 @dataclass
@@ -79,6 +60,8 @@ class State:
     group: int = 1  # current pool group size (adapts)
     confirmed: bool = False
     scoped: bool = False  # the search stayed inside the random-split subset
+    scope: list[int] = field(default_factory=list)  # the units searched
+    contradicted: list[Subset] = field(default_factory=list)  # failed, then passed when probed again
 
     def found(self) -> set[int]:
         return {u for group in self.culprits for u in group}
@@ -109,12 +92,13 @@ def search(n: int, jobs: int = 1, first: Sequence[int] | None = None) -> Search:
     sanity = yield [frozenset(), frozenset(everything)]
     if sanity[0] is not Verdict.GOOD or sanity[1] is not Verdict.BAD:
         raise SanityFailure(sanity[0], sanity[1])
-    scope = everything
+    scope = st.scope = everything
     if first is not None and 0 < len(first) < n:
         chosen = set(first)
         (verdict,) = yield [frozenset(chosen)]
         if verdict is Verdict.BAD:  # stay inside this agent's own part
-            scope, st.scoped = sorted(chosen), True
+            scope = st.scope = sorted(chosen)
+            st.scoped = True
             st.failing.append(scope)
         elif verdict is Verdict.GOOD:  # the failure is in the rest (or spans both)
             yield from locate(st, [u for u in everything if u not in chosen], witness=everything)
@@ -122,7 +106,7 @@ def search(n: int, jobs: int = 1, first: Sequence[int] | None = None) -> Search:
             st.failing.append(everything)
     else:
         st.failing.append(everything)
-    while True:
+    while not st.contradicted:
         if st.failing:
             yield from locate(st, st.failing.pop(0))
         elif st.pool and st.group < len(st.pool):
@@ -259,7 +243,14 @@ def confirm(st: State, scope: list[int]) -> Generator[Round, list[Verdict], bool
 
 
 def interaction(st: State, witness: list[int]) -> Search:
-    """A failing set none of whose parts explains the failure alone: minimise it."""
+    """A failing set none of whose parts explains the failure alone: minimise it.
+
+    It is first probed again: one spurious failure of a set that really passes looks just
+    like this (every part passes), and the minimiser would make a group of it."""
+    (again,) = yield Recheck([frozenset(witness)])
+    if again is Verdict.GOOD:
+        st.contradicted.append(frozenset(witness))
+        return
     try:
         group = yield from minimise(witness)
     except _Undecided:
@@ -305,56 +296,3 @@ def minimise(failing: list[int]) -> Generator[Round, list[Verdict], list[int]]:
         candidates = candidates[: hi - 1]
         if not candidates:
             return fixed
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    culprits: list[tuple[int, ...]]  # each a unit, or units that fail only together
-    undecided: list[int]
-    confirmed: bool
-    probes: int
-    rounds: int
-    scoped: bool = False
-
-
-def run(
-    n: int,
-    probe: Callable[[Round], list[Verdict]],
-    jobs: int = 1,
-    first: Sequence[int] | None = None,
-    on_round: Callable[[int, int], None] | None = None,
-) -> SearchResult:
-    """Drive ``search``: answer from knowledge when monotonicity allows, else ``probe``.
-
-    ``probe`` receives one round (at most ``jobs`` subsets, or two for the sanity round)
-    and returns their verdicts in order; ``probes`` counts what it was asked.
-    """
-    knowledge = Knowledge()
-    gen = search(n, jobs, first)
-    probes = rounds = 0
-    answer: list[Verdict] | None = None
-    while True:
-        try:
-            asked = gen.send(answer) if answer is not None else next(gen)
-        except StopIteration as stop:
-            st: State = stop.value
-            break
-        answer = [knowledge.known(s) or Verdict.UNDECIDED for s in asked]
-        fresh = list(dict.fromkeys(s for s in asked if knowledge.known(s) is None))
-        if fresh:
-            got = probe(fresh)
-            rounds += 1
-            probes += len(fresh)
-            for subset, verdict in zip(fresh, got, strict=True):
-                knowledge.record(subset, verdict)
-            answer = [knowledge.known(s) or Verdict.UNDECIDED for s in asked]
-            if on_round is not None:
-                on_round(rounds, probes)
-    return SearchResult(
-        culprits=st.culprits,
-        undecided=sorted(st.undecided),
-        confirmed=st.confirmed,
-        probes=probes,
-        rounds=rounds,
-        scoped=st.scoped,
-    )

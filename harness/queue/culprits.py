@@ -1,7 +1,7 @@
 """Splitting a red batch: which submissions break it?
 
 The batch's members are the units of the bisection engine's adaptive group testing
-(harness/bisect/search.py): a probe of a subset applies those members onto the batch's base
+(harness/bisect/search.py, driven by engine.py): a probe of a subset applies those members onto the batch's base
 and runs the verifier. "Does it fail?" is monotone in practice (more changes, more ways to
 break), so k culprits among n cost about log2 C(n, k) + k suite runs, several at once. The
 search's confirmation probe is "everything but the culprits": when it passes, that build is
@@ -15,7 +15,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.bisect.search import Round, SanityFailure, Verdict, run
+from harness.bisect.engine import run
+from harness.bisect.search import Round, SanityFailure, Verdict
 from harness.queue.batch import Batch, build
 from harness.queue.submission import Submission
 from harness.queue.verify import Judgement, open_upstream
@@ -68,7 +69,7 @@ def split_batch(
         # every member goes back to the queue and is tested again.
         result.undecided = members
         return result
-    result.probes = outcome.probes
+    result.probes = outcome.probes + outcome.confirmation_probes  # suite runs, the culprits' second look included
     blamed = sorted({unit for group in outcome.culprits for unit in group})
     for unit in blamed:
         smallest = min((s for s in failures if unit in s), key=len)
