@@ -8,14 +8,13 @@ only shortcut on the same facts (``is_lock_only``); everything else is decided h
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
-from functools import lru_cache
 
 from harness.git.repo import GitRepo
 from harness.locks.lockfile import LOCK_DIR
+from harness.tasks.specs import glob_regex
 
 SYMLINK = "120000"
 GITLINK = "160000"
@@ -111,31 +110,5 @@ def protected_hits(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
     return [p for p in paths if any(hit(p, pat) for pat in patterns)]
 
 
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """``**/`` is zero or more directories, ``*`` and ``?`` stay within one; ``dir/`` is
-    everything below ``dir`` (the way the ``files`` runner's Path.glob reads a pattern)."""
-    if pattern.endswith("/"):
-        pattern += "**"
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
 def glob_match(path: str, pattern: str) -> bool:
-    return bool(_glob_regex(pattern.removeprefix("./")).match(path))
+    return bool(glob_regex(pattern.removeprefix("./")).match(path))

@@ -177,13 +177,17 @@ def _id_list(fail: Any, key: str, value: object) -> list[str]:
 
 
 @lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """``**/`` is zero or more directories, ``*`` and ``?`` stay within one; ``dir/`` is
+    everything below ``dir`` (the way the ``files`` runner's Path.glob reads a pattern)."""
     if pattern.endswith("/"):
         pattern += "**"
-    out = []
-    i = 0
+    out, i = [], 0
     while i < len(pattern):
-        if pattern.startswith("**", i):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
             out.append(".*")
             i += 2
         elif pattern[i] == "*":
@@ -211,7 +215,7 @@ def touched_paths(patterns: Iterable[str], existing: Sequence[str]) -> frozenset
     touched: set[str] = set()
     for pattern in patterns:
         if _is_glob(pattern):
-            regex = _glob_regex(pattern)
+            regex = glob_regex(pattern)
             touched |= {path for path in existing if regex.match(path)}
         else:
             touched.add(pattern)
