@@ -21,12 +21,17 @@ import signal
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError, UsageError
 from harness.git.repo import GitRepo
 from harness.runtime import process
 
+if TYPE_CHECKING:
+    from harness.config import Config
+
 STATE_FILE = "state.json"
+EVENTS_DIR = "events"  # copies of the agents' events files, kept after `down`
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,33 @@ def drop_state(fleet: str) -> None:
 
 
 def forget_fleet(fleet: str) -> None:
-    """Remove the fleet's host-side directory (state, supervisor clone, watcher log)."""
-    shutil.rmtree(fleet_dir(fleet), ignore_errors=True)
+    """Remove the fleet's host-side state (state, supervisor clone, watcher log); the copies of
+    its agents' events stay, for ``harness history`` and ``report`` after ``down``."""
+    folder = fleet_dir(fleet)
+    for path in folder.iterdir() if folder.is_dir() else []:
+        if path.name != EVENTS_DIR:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def save_events(fleet: str, agent: str, archive: Iterable[bytes]) -> Path:
+    """The events file in a tar stream (``get_archive`` of one file) as ``events/<agent>.jsonl``."""
+    import io
+    import tarfile
+
+    target = fleet_dir(fleet) / EVENTS_DIR / f"{agent}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(archive))) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile()), None)
+        source = tar.extractfile(member) if member is not None else None
+        if source is not None:
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(source.read())
+            tmp.replace(target)
+    return target
+
+
+def saved_events(fleet: str) -> list[Path]:
+    return sorted((fleet_dir(fleet) / EVENTS_DIR).glob("*.jsonl"))
 
 
 def stop_watcher(pid: int | None) -> None:
@@ -152,12 +182,22 @@ def check_roles(upstream: Path, roles: Iterable[str]) -> None:
 
 
 def known_roles(upstream: Path) -> set[str]:
-    from harness.config import CONFIG_NAME, parse_config
-    from harness.git.repo import GitRepo
-
     repo = GitRepo(upstream)
     prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
     known = {Path(p).stem for p in prompts if p.endswith(".md")}
-    text = repo.run("show", f"main:{CONFIG_NAME}", check=False)
-    config = parse_config(text.stdout if text.returncode == 0 else None, f"{upstream}:main:{CONFIG_NAME}")
-    return known | set(config.roles)
+    return known | set(upstream_config(upstream).roles)
+
+
+def upstream_config(upstream: Path) -> Config:
+    """harness.yaml as upstream main has it: what every agent's clone will read."""
+    from harness.config import CONFIG_NAME, parse_config
+
+    text = GitRepo(upstream).run("show", f"main:{CONFIG_NAME}", check=False)
+    return parse_config(text.stdout if text.returncode == 0 else None, f"{upstream}:main:{CONFIG_NAME}")
+
+
+def configured_backend(upstream: Path) -> str:
+    """``agent.backend`` of upstream main's harness.yaml (the loop's default when unset)."""
+    from harness.loop.config import read_agent_settings
+
+    return read_agent_settings(upstream_config(upstream)).backend
