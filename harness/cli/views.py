@@ -48,6 +48,17 @@ def _fleet_events(found: tuple[Any, str] | None) -> list[Path]:
         return []
 
 
+def _all_events(ws: Workspace) -> list[Path]:
+    """For history and report: the recorded fleet's events, and the copies a Docker fleet left
+    with the upstream (its containers are gone after ``down``)."""
+    from harness.git.upstream import local_upstream_path
+    from harness.runtime.fleetrecord import events_copies
+
+    upstream = local_upstream_path(ws.repo)
+    copies = events_copies(upstream) if upstream is not None else []
+    return list(dict.fromkeys([*_fleet_events(_fleet(ws)), *copies]))
+
+
 @click.command()
 @_SINCE
 @_REV
@@ -62,7 +73,7 @@ def history(
     from harness.history.text import history_lines
 
     ws = workspace(repo, agent)
-    fleet = [] if events else _fleet_events(_fleet(ws))
+    fleet = [] if events else _all_events(ws)
     result = run_history(ws, rev=rev, since=since, events=events, fleet=fleet)
     for note in result.notes:
         click.echo(note, err=True)
@@ -87,7 +98,7 @@ def report(
     from harness.history.report import write_report
 
     ws = workspace(repo, agent)
-    fleet = [] if events else _fleet_events(_fleet(ws))
+    fleet = [] if events else _all_events(ws)
     result = run_history(ws, rev=rev, since=since, events=events, fleet=fleet)
     for note in result.notes:
         click.echo(note, err=True)

@@ -26,6 +26,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from harness.errors import HarnessError, UsageError
 from harness.runtime import containerspec as cs
+from harness.runtime import fleetrecord as fr
 from harness.runtime import fleetstate as fs
 from harness.runtime import process
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
@@ -35,7 +36,6 @@ from harness.runtime.peer import SHARED_DIR, PeerResult, filter_snapshot
 GONE_STATES = ("exited", "dead")
 EVENTS_FILE = "/workspace/agent_logs/events.jsonl"  # the loop's default: <log dir>/events.jsonl
 WATCH_INTERVAL_SECONDS = 2.0
-_BUILD_NOISE = ("Removing intermediate container", "--->", "Step ", "Running in ")
 
 
 class EngineUnavailable(HarnessError):
@@ -214,13 +214,17 @@ class DockerRuntime:
     # -- down / ps / logs -------------------------------------------------------
 
     def events(self, fleet: str) -> list[Path]:
-        """Every agent's events file, copied out of its container (running or stopped) into the
-        fleet's host directory, where the copies outlive ``down`` for history and report."""
+        """Every agent's events file, copied out of its container (running or stopped) to the
+        upstream (runtime/fleetrecord.py), where the copies outlive ``down``."""
+        state = fs.load_state(fleet)
+        if state is None:
+            return []
         for container in self._containers(fleet):
             with contextlib.suppress(NotFound, APIError):
-                chunks, _ = container.get_archive(EVENTS_FILE)
-                fs.save_events(fleet, container.labels.get(cs.LABEL_AGENT, container.name), chunks)
-        return fs.saved_events(fleet)
+                data = fs.file_in_archive(container.get_archive(EVENTS_FILE)[0])
+                if data is not None:
+                    fr.save_events_copy(Path(state.upstream), container.labels.get(cs.LABEL_AGENT, "?"), data)
+        return fr.events_copies(Path(state.upstream))
 
     def down(self, fleet: str, timeout: float = 30.0) -> list[AgentInfo]:
         containers = self._containers(fleet)
@@ -370,26 +374,6 @@ def import_rootfs(tarball: Path, tag: str) -> str:
     client = connect()
     client.api.import_image_from_file(str(tarball), repository=repository, tag=version or "latest")
     return str(client.images.get(tag).id)  # the import's own answer is JSON progress, not the id
-
-
-def build_image(context: Path, tag: str, buildargs: dict[str, str], network: str | None = None) -> list[str]:
-    """``docker build`` of ``context``; the build's output lines, or one clear error line."""
-    from docker.errors import BuildError
-
-    client = connect()
-    try:
-        _, stream = client.images.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, network_mode=network
-        )
-    except BuildError as exc:
-        lines = [str(chunk.get("stream", "")).strip() for chunk in exc.build_log if chunk.get("stream")]
-        # pip's or apt's own error, not the builder's "Removing intermediate container" after it.
-        said = [ln for ln in lines if ln.startswith(("ERROR", "E: ", "error:", "fatal:"))]
-        last = (said or [ln for ln in lines if ln and not ln.startswith(_BUILD_NOISE)] or [str(exc)])[-1]
-        raise HarnessError(f"docker build of {tag} failed: {exc.msg}; last output: {last}") from exc
-    except APIError as exc:
-        raise HarnessError(f"docker build of {tag} failed: {_explain(exc)}") from exc
-    return [str(chunk["stream"]).rstrip() for chunk in stream if chunk.get("stream", "").strip()]
 
 
 def image_exists(tag: str) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 
 RECORD = Path("harness") / "fleet.json"
+EVENTS = Path("harness") / "fleet-events"  # a Docker fleet's events files, copied out of its containers
 RUNTIMES = ("local", "docker")
 
 
@@ -74,3 +75,18 @@ def load_record(upstream: Path) -> FleetRecord | None:
     if record.runtime not in RUNTIMES or not record.name:
         raise ConfigError(f"{path}: fleet record without a known runtime or name; delete it and run `harness up` again")
     return record
+
+
+def save_events_copy(upstream: Path, agent: str, data: bytes) -> Path:
+    """Keep a copy of an agent's events file with the upstream (a container's is gone after
+    ``down``; ``history`` and ``report`` still read it)."""
+    path = upstream / EVENTS / f"{agent}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def events_copies(upstream: Path) -> list[Path]:
+    return sorted((upstream / EVENTS).glob("*.jsonl"))

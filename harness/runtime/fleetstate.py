@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from harness.config import Config
 
 STATE_FILE = "state.json"
-EVENTS_DIR = "events"  # copies of the agents' events files, kept after `down`
 
 
 @dataclass(frozen=True)
@@ -91,33 +90,19 @@ def drop_state(fleet: str) -> None:
 
 
 def forget_fleet(fleet: str) -> None:
-    """Remove the fleet's host-side state (state, supervisor clone, watcher log); the copies of
-    its agents' events stay, for ``harness history`` and ``report`` after ``down``."""
-    folder = fleet_dir(fleet)
-    for path in folder.iterdir() if folder.is_dir() else []:
-        if path.name != EVENTS_DIR:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    """Remove the fleet's host-side directory (state, supervisor clone, watcher log)."""
+    shutil.rmtree(fleet_dir(fleet), ignore_errors=True)
 
 
-def save_events(fleet: str, agent: str, archive: Iterable[bytes]) -> Path:
-    """The events file in a tar stream (``get_archive`` of one file) as ``events/<agent>.jsonl``."""
+def file_in_archive(archive: Iterable[bytes]) -> bytes | None:
+    """The one file in a tar stream (what ``get_archive`` of a file gives)."""
     import io
     import tarfile
 
-    target = fleet_dir(fleet) / EVENTS_DIR / f"{agent}.jsonl"
-    target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(b"".join(archive))) as tar:
         member = next((m for m in tar.getmembers() if m.isfile()), None)
         source = tar.extractfile(member) if member is not None else None
-        if source is not None:
-            tmp = target.with_suffix(".tmp")
-            tmp.write_bytes(source.read())
-            tmp.replace(target)
-    return target
-
-
-def saved_events(fleet: str) -> list[Path]:
-    return sorted((fleet_dir(fleet) / EVENTS_DIR).glob("*.jsonl"))
+        return source.read() if source is not None else None
 
 
 def stop_watcher(pid: int | None) -> None:
