@@ -2,9 +2,9 @@
 # What the test suite needs on this machine, installed if missing (idempotent, fast when
 # everything is there): git, make, gcc (the bisection's end-to-end test), chromium (the HTML
 # report is rendered headless), tmux (`harness top` is checked in a real terminal), the agent
-# CLIs the conformance tests run (.ci/agents-setup.sh), and a running Docker engine with the Debian base image
-# (.ci/docker-setup.sh). `make test` runs this first, so the README's second command works
-# on a fresh Debian machine; CI runs `make test` through .ci/run.
+# CLIs the conformance tests run (.ci/agents-setup.sh), and a running Docker engine with the
+# Debian base image (.ci/docker-setup.sh). `make test` runs this first, so the README's
+# second command works on a fresh Debian machine; CI runs `make test` through .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
