@@ -28,7 +28,7 @@ from harness.locks.release import hand_back as hand_back_lock
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
-from harness.loop.events import IterationEvent, IterationOutcome
+from harness.loop.events import REFUSED_NOTE, IterationEvent, IterationOutcome
 from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.loop.submit import fast_sample_regressions, queue_enabled, submit_work
@@ -251,7 +251,7 @@ def _integrate_once(
         ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}; this loop leaves it to others")
         event.error = str(exc)
         _drop_local_work(ws)
-        hand_back(ctx, spec.id, f"push refused: {exc}")  # the refusal (failing tests) stays with the task
+        hand_back(ctx, spec.id, f"{REFUSED_NOTE}: {exc}")  # the refusal (failing tests) stays with the task
         return IterationOutcome.REFUSED
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")
