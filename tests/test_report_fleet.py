@@ -82,5 +82,6 @@ def test_the_claims_bin_follows_the_runs_length() -> None:
     assert bin_width(40) == (10, "10 seconds")
     assert bin_width(12 * 60) == (60, "minute")  # the 12-minute run: 12 bars, not 1
     assert bin_width(6 * 3600) == (900, "15 minutes")
-    assert bin_width(3 * 86400) == (3600, "hour")
+    assert bin_width(86400) == (3600, "hour")
+    assert bin_width(3 * 86400) == (6 * 3600, "6 hours")
     assert bin_width(400 * 86400) == (7 * 86400, "week")
