@@ -32,11 +32,15 @@ def _ps(clone: Path, env: dict[str, str]) -> list[dict[str, object]]:
     return rows
 
 
-def _configure(work: WorkRepo, extra: str) -> None:
-    """Add to harness.yaml on main, as the lead (it is a protected path)."""
+def _configure(work: WorkRepo, agent: str) -> None:
+    """harness.yaml's agent section on main, as `harness init` wrote it but for the backend,
+    pushed as the lead (it is a protected path)."""
     clone = work.first_clone
     git(clone, "pull", "-q", "origin", "main")
-    commit_file(clone, "harness.yaml", (clone / "harness.yaml").read_text() + extra, "configure")
+    text = (clone / "harness.yaml").read_text()
+    start = text.index("agent:\n")
+    end = text.index("\n", text.index("backend:", start)) + 1
+    commit_file(clone, "harness.yaml", text[:start] + agent + text[end:], "configure")
     pushed = subprocess.run(
         ["git", "push", "-q", "origin", "HEAD:main"], cwd=clone, capture_output=True, text=True,
         env={**os.environ, "HARNESS_ROLE": "lead"}, check=False,

@@ -117,7 +117,7 @@ def _apply_commit(
         history.sweeps.append(Sweep(commit.sha, commit.time, commit.author, len(deletions)))
     match = _RELEASE_SUBJECT.match(commit.subject)
     outcome = match.group(1) if match else "released"
-    if outcome == "abandoned" and commit.note.startswith(REFUSED_NOTE) or _QUEUE_REFUSAL.match(commit.subject):
+    if (outcome == "abandoned" and commit.note.startswith(REFUSED_NOTE)) or _QUEUE_REFUSAL.match(commit.subject):
         outcome = "refused"  # handed back because the gate (the loop's note) or the merge queue refused the work
     for change in deletions:
         hold = open_by_path.pop(change.path, None)

@@ -101,7 +101,7 @@ def choose_mode(ctx: Ctx, snap: Snapshot) -> LoopMode:
 
 
 def open_tasks_left(ctx: Ctx, snap: Snapshot) -> int:
-    """Specs not done that this role may take (held or blocked ones included)."""
+    """Open specs this role may take (held or queued ones included: they may come back)."""
     stuck = snap.board().dependency_problems  # a dependency cycle or a missing one: never claimable
     mine = (s for s in snap.specs.values() if s.role in (None, ctx.role) and s.id not in ctx.skip)
     return sum(1 for s in mine if s.status == "open" and s.id not in stuck)
