@@ -31,7 +31,7 @@ from harness.loop.config import AgentSettings, LoopMode, LoopSettings
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome, append_event
 from harness.loop.idle import Futile
-from harness.loop.session import SessionOutcome, run_agent
+from harness.loop.session import SessionOutcome, keep_beating, run_agent
 from harness.loop.shutdown import hand_back_all
 from harness.loop.steps import (
     choose_mode,
@@ -329,7 +329,8 @@ def _after_session(
         ctx.say(f"{spec.id}: the session made no commits; this loop leaves it to others")
         return IterationOutcome.NO_CHANGE
     try:
-        return integrate_and_release(ctx, spec, n, event)
+        with keep_beating(ctx):  # the gate may take minutes: the hold stays visibly alive
+            return integrate_and_release(ctx, spec, n, event)
     except HarnessError as exc:
         event.error = str(exc)
         ctx.say(f"ERROR {spec.id}: {exc}")
