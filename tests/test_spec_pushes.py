@@ -86,3 +86,30 @@ def test_the_protected_path_refusal_says_how_a_lead_pushes(gated: WorkRepo) -> N
         "a lead pushes with HARNESS_ROLE=lead git push"
     ) in refused.stderr
     assert push(clone, role="lead").returncode == 0
+
+
+def test_a_lead_push_that_adds_the_first_tests_section_runs_no_default_suite(work: WorkRepo) -> None:
+    clone = work.first_clone
+    for name in ("a", "b"):
+        commit_file(clone, f"t/{name}.sh", "exit 0\n", f"test {name}")
+    commit_file(clone, "test_stray.py", "def test_not_chosen():\n    pass\n", "a pytest file nobody chose")
+    config = (clone / "harness.yaml").read_text() + 'tests:\n  runner: files\n  glob: "t/*.sh"\n  run: "sh {test}"\n'
+    commit_file(clone, "harness.yaml", config, "tests")
+    lead = push(clone, role="lead")
+    assert lead.returncode == 0, lead.stderr
+    assert "gate: ok (no tests configured at the old tip, no tests run)" in lead.stderr
+    commit_file(clone, "t/c.sh", "exit 0\n", "test c")
+    nxt = push(clone)
+    assert nxt.returncode == 0 and "gate: ok, 3 passing;" in nxt.stderr, nxt.stderr  # the 3 chosen tests, no more
+
+
+def test_a_lead_push_that_changes_the_test_settings_says_whose_count_it_gives(gated: WorkRepo) -> None:
+    clone = gated.first_clone
+    text = (clone / "harness.yaml").read_text()
+    commit_file(clone, "harness.yaml", text.replace("t/*.sh", "t/[ab].sh"), "narrow the suite")
+    lead = push(clone, role="lead")
+    assert lead.returncode == 0, lead.stderr
+    assert "3 passing (under the old tip's verifier; the new one applies from the next push)" in lead.stderr
+    commit_file(clone, "t/e.sh", "exit 0\n", "outside the new glob")
+    nxt = push(clone)
+    assert nxt.returncode == 0 and "gate: ok, 2 passing;" in nxt.stderr, nxt.stderr

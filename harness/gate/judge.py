@@ -56,6 +56,7 @@ class Decision:
     verdict: Judgement | None = None
     run: RunResult | None = None
     baseline: Baseline | None = None  # the new tip's, to store when it lands; None: measure it later
+    note: str = ""  # how to read the counts (a push that changes the verifier)
 
     @property
     def ok(self) -> bool:
@@ -273,7 +274,8 @@ def _run_and_judge(
         # The push changes how tests run: what passed under the old verifier says little
         # about the new one, so the next push measures the new tip under its own.
         say(f"gate: the verifier changed; the baseline of {new[:12]} will be measured at the next push")
-        return Decision(tip=new, verdict=landing, run=run_a)
+        note = "under the old tip's verifier; the new one applies from the next push"
+        return Decision(tip=new, verdict=landing, run=run_a, note=note)
     return Decision(tip=new, verdict=landing, run=run_a, baseline=next_baseline(old_baseline, new, landing))
 
 
