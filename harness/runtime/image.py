@@ -136,11 +136,14 @@ def build_image(context: Path, tag: str, buildargs: dict[str, str], network: str
             path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, network_mode=network
         )
     except BuildError as exc:
-        lines = [str(chunk.get("stream", "")).strip() for chunk in exc.build_log if chunk.get("stream")]
+        # The builder colours a step's stderr: without the escapes, pip's lines are plain text.
+        raw = "".join(str(chunk.get("stream", "")) for chunk in exc.build_log)
+        lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", raw).splitlines()]
         # pip's or apt's own error, not the builder's "Removing intermediate container" after it.
         said = [ln for ln in lines if ln.startswith(("ERROR", "E: ", "error:", "fatal:"))]
         last = (said or [ln for ln in lines if ln and not ln.startswith(_BUILD_NOISE)] or [str(exc)])[-1]
-        raise HarnessError(f"docker build of {tag} failed: {exc.msg}; last output: {last}") from exc
+        step = re.sub(r"^The command '.*' returned", "a step returned", str(exc.msg).strip().splitlines()[0])
+        raise HarnessError(f"docker build of {tag} failed ({step}): {last}") from exc
     except APIError as exc:
         why = str(getattr(exc, "explanation", None) or exc).splitlines()[0]
         raise HarnessError(f"docker build of {tag} failed: {why}") from exc
