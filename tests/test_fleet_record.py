@@ -169,3 +169,23 @@ def test_ps_shows_the_held_claim_not_a_pending_one(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_down_leaves_no_lock_held_by_a_loop_whose_agent_cannot_start(work: WorkRepo, tmp_path: Path) -> None:
+    """The claude CLI missing, say: the session cannot start, the loop waits to retry, holding
+    its claim meanwhile; `down` must not leave that lock behind for its lease."""
+    write_task(work.workspace("seed"), "t1", "x.txt", "x")
+    env = _state(tmp_path)
+    missing = tmp_path / "no-such-agent"
+    agent_cmd = f"--loop-arg=--agent-cmd={missing} {{task}}"
+    up = run_harness("up", "--roles", "core-dev=1", "--backend", "command", agent_cmd, cwd=work.first_clone, env=env)
+    assert up.returncode == 0, up.stderr
+    fleet = LocalRuntime(root=tmp_path / "state" / "harness" / "local").fleet_dir(default_name(work.upstream))
+    log = fleet / "core-dev-01" / "loop.log"
+    try:
+        wait_until(lambda: "cannot start the agent" in log.read_text(), "the failed start")
+        assert locks_upstream(work) == ["current_tasks/t1.lock"]
+    finally:
+        down = run_harness("down", cwd=work.first_clone, env=env)
+    assert down.returncode == 0, down.stderr
+    assert locks_upstream(work) == []

@@ -25,7 +25,8 @@ def init(path: Path, source: Path | None, upstream: Path | None) -> None:
 
     result = init_work_repo(path, source, upstream)
     click.echo(f"work repo: {result.clone}\nupstream:  {result.upstream}")
-    click.echo(f"next: cd {result.clone} && harness tasks add first-task --title 'Describe the first task'")
+    click.echo(f"next: cd {result.clone}; say how to run the tests in harness.yaml (`tests:`), commit, and push")
+    click.echo("      it as the lead (HARNESS_ROLE=lead git push); then harness tasks add ID --title TEXT")
 
 
 @click.command()

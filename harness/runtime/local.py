@@ -118,7 +118,7 @@ class LocalRuntime:
         for agent in agents:
             if is_running(agent.pid):
                 process.signal_group(agent.pid, signal.SIGKILL)  # each loop leads its own group
-                _hand_back(agent)
+            _hand_back(agent)  # killed, or gone with a lock it meant to hand back later: no-op if none
         return self.ps(fleet)
 
     def ps(self, fleet: str) -> list[AgentInfo]:
@@ -234,7 +234,8 @@ def is_running(pid: int) -> bool:
 
 
 def _hand_back(agent: LocalAgent) -> None:
-    """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
+    """A loop we had to SIGKILL, or one that stopped between a failed iteration and its
+    recovery, may still hold a lock: hand it back in its name."""
     from harness.locks import records
     from harness.locks.release import hand_back
     from harness.workspace import open_workspace
@@ -242,7 +243,7 @@ def _hand_back(agent: LocalAgent) -> None:
     try:
         ws = open_workspace(Path(agent.clone), agent.agent)
         for record in records.all_records(ws.state_dir):
-            hand_back(ws, record.task, "its loop was killed by harness down")
+            hand_back(ws, record.task, "its loop was stopped by harness down")
     except HarnessError:
         pass  # unreachable: the lease and the reclaim rule take over
 

@@ -39,9 +39,11 @@ def run_for_agent(
     the agent, or for a person their git identity (``person``), so a person's ``--fast``
     compares like with like from run to run as an agent's does."""
     if "tests" not in ws.config.raw:
+        from harness.resources import doc_path
+
         raise ConfigError(
             f"{ws.config.path}: no tests configured; add a `tests:` section (runner: pytest, files or junit), "
-            "see docs/config.md"
+            f"see {doc_path('config.md') or 'docs/config.md'}"
         )
     settings = read_suite_settings(ws.config)
     chosen = check_fraction(fraction if fraction is not None else settings.fast_fraction) if fast else None
