@@ -170,3 +170,16 @@ def test_a_hold_waiting_on_the_gate_keeps_its_heartbeat(work: WorkRepo, tmp_path
         out, _ = loop.communicate(timeout=300)
     assert loop.returncode == 0, out
     assert yaml.safe_load(work.upstream_file("tasks/t1.yaml") or "")["status"] == "done"
+
+
+def test_the_readmes_commands_after_make_demo_find_harness() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    block = readme.split("## On your project", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    first = block.strip().splitlines()[0].split("#", 1)[0].strip()
+    assert first == ". .venv/bin/activate"
+    assert all(not line.startswith(".venv/bin/harness") for line in block.splitlines())  # one way, stated once
+    if (root / ".venv" / "bin" / "activate").exists():  # a checkout `make` set up (this suite runs from it)
+        found = subprocess.run(["bash", "-c", f"{first} && command -v harness"], cwd=root, capture_output=True,
+                               text=True, check=False)  # fmt: skip
+        assert found.stdout.strip() == str(root / ".venv" / "bin" / "harness"), found.stderr
