@@ -85,5 +85,5 @@ def one_line(text: str, limit: int = 300) -> str:
             if len(line) <= limit:
                 return line
             head = (limit - 3) * 2 // 3
-            return f"{line[:head]} … {line[len(line) - (limit - 3 - head):]}"
+            return f"{line[:head]} … {line[len(line) - (limit - 3 - head) :]}"
     return ""
