@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -143,7 +145,11 @@ tests:
 
 
 def test_a_hold_waiting_on_the_gate_keeps_its_heartbeat(work: WorkRepo, tmp_path: Path) -> None:
-    flag = tmp_path / "gate-may-finish"
+    # The gate's tests run sandboxed, as a uid of their own: the flag they wait for must be in a
+    # directory any uid may look into (pytest's tmp dirs are 0700).
+    shared = Path(tempfile.mkdtemp(prefix="harness-gate-flag-", dir="/tmp"))
+    shared.chmod(0o755)
+    flag = shared / "gate-may-finish"
     clone = work.first_clone
     commit_file(clone, "harness.yaml", GATED, "a gated suite")
     commit_file(clone, "t/wait.sh", f"i=0; while [ ! -e {flag} ] && [ $i -lt 2400 ]; do sleep 0.1; i=$((i+1)); done\n",
@@ -168,6 +174,7 @@ def test_a_hold_waiting_on_the_gate_keeps_its_heartbeat(work: WorkRepo, tmp_path
     finally:
         flag.touch()
         out, _ = loop.communicate(timeout=300)
+        shutil.rmtree(shared, ignore_errors=True)
     assert loop.returncode == 0, out
     assert yaml.safe_load(work.upstream_file("tasks/t1.yaml") or "")["status"] == "done"
 
