@@ -16,11 +16,11 @@ from harness.errors import HarnessError
 from harness.gate.hooks import install_hooks
 from harness.git.repo import GitRepo, identity_env, init_bare
 from harness.locks.lockfile import LOCK_DIR
-from harness.resources import lock_readme_text, prompt_files
+from harness.resources import doc_path, lock_readme_text, prompt_files
 from harness.tasks.specs import TASK_DIR
 
 DEFAULT_CONFIG = """\
-# harness configuration: see docs/config.md in the harness repository.
+# harness configuration; every key is described in {docs}
 version: 1
 branch: main
 locks:
@@ -28,6 +28,11 @@ locks:
   grace_seconds: 300
   clock_skew_seconds: 120  # allowance for clocks that disagree between machines
   heartbeat_seconds: 60
+agent:
+  backend: claude          # claude | codex | aider | gemini | command | builtin (scripted, to try harness)
+# tests:                   # what `harness test` and the gate run; none configured: the gate tests nothing
+#   runner: pytest         # pytest | files | junit
+#   args: [tests]
 """
 GITIGNORE_LINE = "agent_logs/"
 
@@ -42,13 +47,48 @@ class InitResult:
 def init_work_repo(path: Path, source: Path | None = None, upstream: Path | None = None) -> InitResult:
     path = path.resolve()
     upstream = (upstream or path.with_name(path.name + "-upstream.git")).resolve()
+    _check_places(path, source, upstream)
+    made_upstream, made_path = not upstream.exists(), not path.exists()
+    attached = (path / ".git").exists()
+    empty = path.is_dir() and not attached and not any(path.iterdir())
+    try:
+        return _init(path, source, upstream)
+    except BaseException:
+        # Nothing half-made stays behind: a retry must meet the same state as the first try.
+        if made_upstream:
+            shutil.rmtree(upstream, ignore_errors=True)
+        if made_path or empty:
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir() if empty else None
+        elif attached:
+            GitRepo(path).run("remote", "remove", "origin", check=False)
+        raise
+
+
+def _check_places(path: Path, source: Path | None, upstream: Path) -> None:
+    """Everything that can be checked before anything is created."""
     if upstream.exists() and any(upstream.iterdir()):
         raise HarnessError(f"{upstream}: already exists and is not empty; pass --upstream NEW_PATH")
-    existing = (path / ".git").exists()
-    if source is not None and path.exists() and any(path.iterdir()):
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"{path}: a file, not a directory; pass a new directory or an existing git repository")
+    full = path.is_dir() and any(path.iterdir())
+    if source is not None and full:
         raise HarnessError(f"{path}: not empty; --from needs a new or empty directory")
+    if source is None and full and not (path / ".git").exists():
+        raise HarnessError(
+            f"{path}: has files but is not a git repository; run `git init && git add -A && git commit` "
+            f"there first, or `harness init NEW_DIR --from REPO` from a repository"
+        )
+    if source is not None and not (source / ".git").exists() and not (source / "HEAD").exists():
+        raise HarnessError(f"{source}: not a git repository (--from needs one)")
+    if (path / ".git").exists() and GitRepo(path).run("remote", "get-url", "origin", check=False).returncode == 0:
+        raise HarnessError(f"{path}: already has an 'origin' remote; run `harness init NEW_DIR --from {path}` instead")
+
+
+def _init(path: Path, source: Path | None, upstream: Path) -> InitResult:
+    existing = (path / ".git").exists()
     if source is not None:
-        _bare_clone(source.resolve(), upstream)
+        GitRepo(source).run("clone", "--quiet", "--bare", str(source.resolve()), str(upstream))
     else:
         init_bare(upstream)
     if existing:
@@ -69,17 +109,8 @@ def init_work_repo(path: Path, source: Path | None = None, upstream: Path | None
     return InitResult(path, upstream, created)
 
 
-def _bare_clone(source: Path, upstream: Path) -> None:
-    if not (source / ".git").exists() and not (source / "HEAD").exists():
-        raise HarnessError(f"{source}: not a git repository (--from needs one)")
-    GitRepo(source).run("clone", "--quiet", "--bare", str(source), str(upstream))
-
-
 def _attach_existing(path: Path, upstream: Path) -> None:
-    repo = GitRepo(path)
-    if repo.run("remote", "get-url", "origin", check=False).returncode == 0:
-        raise HarnessError(f"{path}: already has an 'origin' remote; run `harness init NEW_DIR --from {path}` instead")
-    repo.run("remote", "add", "origin", str(upstream))
+    GitRepo(path).run("remote", "add", "origin", str(upstream))
 
 
 def _ensure_main_branch(repo: GitRepo) -> None:
@@ -99,7 +130,7 @@ def _scaffold(path: Path) -> list[str]:
             target.write_text(text, encoding="utf-8")
             created.append(rel)
 
-    write(CONFIG_NAME, DEFAULT_CONFIG)
+    write(CONFIG_NAME, DEFAULT_CONFIG.format(docs=doc_path("config.md") or "docs/config.md of harness"))
     write(f"{LOCK_DIR}/README.md", lock_readme_text())
     write(f"{TASK_DIR}/README.md", "Task specs: one `<id>.yaml` per task. See `harness tasks add --help`.\n")
     for name, source in prompt_files():

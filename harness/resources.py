@@ -1,4 +1,5 @@
-"""Files harness ships: role prompts and the lock-format README copied into work repos.
+"""Files harness ships: role prompts and the lock-format README copied into work repos, and
+its docs (the generated harness.yaml points to docs/config.md).
 
 In a source checkout they live at the repository's top level (``prompts/``,
 ``current_tasks/README.md``); in an installed wheel they are packaged under
@@ -36,6 +37,11 @@ def lock_readme_text() -> str:
     if path is None:
         return "Lock files: see the harness documentation.\n"
     return path.read_text(encoding="utf-8")
+
+
+def doc_path(name: str) -> Path | None:
+    """One of harness's docs (docs/<name>), in a source checkout or an installed wheel."""
+    return _find(f"docs/{name}")
 
 
 def docker_dir() -> Path | None:

@@ -91,7 +91,7 @@ def test_exit_codes_held_not_claimable_fenced(work: WorkRepo) -> None:
     assert run_harness("claim", "base", "--agent", "a", cwd=clone_a).returncode == 0
     assert_one_line_error(run_harness("claim", "base", "--agent", "b", cwd=clone_b), 3, "held by a")
     assert_one_line_error(run_harness("claim", "top", "--agent", "b", cwd=clone_b), 4, "base")
-    assert_one_line_error(run_harness("release", "base", "--agent", "b", cwd=clone_b), 5, "held by a")
+    assert_one_line_error(run_harness("release", "base", "--agent", "b", cwd=clone_b), 3, "held by a")
     assert run_harness("release", "base", "--done", "--agent", "a", cwd=clone_a).returncode == 0
     assert run_harness("claim", "top", "--agent", "b", cwd=clone_b).returncode == 0
 

@@ -114,7 +114,7 @@ def test_fleet_containers_show_as_rows_with_their_state(work: WorkRepo, engine: 
     labels = ["--label", f"harness.fleet={fleet}", "--label", "harness.agent=perf-01", "--label", "harness.role=perf"]
     docker("create", "--name", name, *labels, DEFAULT_BASE, "true")
     try:
-        proc = run_harness("top", "--once", "--fleet", fleet, cwd=work.clone("view"))
+        proc = run_harness("top", "--once", "--fleet", fleet, "--runtime", "docker", cwd=work.clone("view"))
         assert proc.returncode == 0, proc.stderr
         row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("perf-01"))
         assert row[1:3] == ["perf", "created"]

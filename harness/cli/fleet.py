@@ -10,11 +10,11 @@ import click
 
 from harness.cli.common import emit_json
 from harness.errors import HarnessError
+from harness.loop.config import BACKENDS
+from harness.runtime.fleetrecord import RUNTIMES
 
-RUNTIMES = ("local", "docker")
 
-
-def _runtime(name: str, image: str | None = None, verify: Path | None = None) -> Any:
+def _runtime(name: str, image: str | None = None, verify: Path | None = None, directory: Path | None = None) -> Any:
     if name == "docker":
         from dataclasses import replace
 
@@ -25,7 +25,7 @@ def _runtime(name: str, image: str | None = None, verify: Path | None = None) ->
         return DockerRuntime(options)
     from harness.runtime.local import LocalRuntime
 
-    return LocalRuntime()
+    return LocalRuntime(directory=directory)
 
 
 def _print_agents(infos: list[Any], as_json: bool) -> None:
@@ -57,15 +57,73 @@ def _upstream_of(repo: Path) -> Path:
     return upstream
 
 
-fleet_name = click.option("--name", "fleet", default="harness", show_default=True, help="fleet name")
-runtime_opt = click.option("--runtime", type=click.Choice(RUNTIMES), default="local", show_default=True)
+def find_fleet(repo: Path, upstream: Path | None, name: str | None, runtime: str | None) -> tuple[Any, str]:
+    """The runtime and the name of the fleet these options mean: the fleet recorded with the
+    work repo's upstream (runtime/fleetrecord.py), unless --name/--runtime say otherwise."""
+    from harness.errors import HarnessError, UsageError
+    from harness.runtime.fleetrecord import load_record
+
+    try:
+        upstream = upstream or _upstream_of(repo)
+    except HarnessError:
+        if name is None:
+            raise UsageError(
+                f"{repo.resolve()}: not a clone of a work repo; run in one, or pass --repo CLONE or --name FLEET"
+            ) from None
+        return _runtime(runtime or "local"), name  # a fleet named outright, on a remote upstream
+    record = load_record(upstream)
+    if record is None and name is None:
+        raise HarnessError(f"no fleet recorded for {upstream}; start one with `harness up --roles core-dev=2`")
+    if record is None or (name is not None and name != record.name):
+        return _runtime(runtime or "local"), str(name)
+    directory = Path(record.fleet_dir) if record.fleet_dir and (runtime or record.runtime) == "local" else None
+    return _runtime(runtime or record.runtime, directory=directory), record.name
+
+
+def _backend(upstream: Path, flag: str | None) -> tuple[str, str]:
+    """(backend, where it came from): --backend, else agent.backend of upstream main's harness.yaml."""
+    if flag is not None:
+        return flag, "--backend"
+    from harness.config import CONFIG_NAME
+    from harness.runtime.fleetstate import configured_backend, upstream_config
+
+    configured = "agent" in upstream_config(upstream).raw
+    return configured_backend(upstream), f"agent.backend in {CONFIG_NAME}" if configured else "the default"
+
+
+def _refuse_second_fleet(upstream: Path) -> None:
+    from harness.errors import HarnessError
+    from harness.runtime.fleetrecord import load_record
+
+    record = load_record(upstream)
+    if record is None:
+        return
+    try:
+        runtime, name = find_fleet(upstream, upstream, None, None)
+        running = [i.agent for i in runtime.ps(name) if i.state == "running"]
+    except HarnessError:
+        return  # its state is gone: nothing of it runs
+    if running:
+        raise HarnessError(
+            f"fleet {name} ({record.runtime}) already runs {len(running)} agent(s) on {upstream}; `harness down` first"
+        )
+
+
+fleet_name = click.option("--name", "fleet", default=None, help="fleet name (default: the one recorded for the repo)")
+runtime_opt = click.option("--runtime", type=click.Choice(RUNTIMES), default=None, help="default: the fleet's")
+upstream_opt = click.option(
+    "--upstream", type=click.Path(path_type=Path), default=None, help="bare upstream (default: origin)"
+)
+repo_opt = click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", help="a clone of the upstream"
+)
 
 
 @click.command()
 @click.option("--roles", required=True, help="agents per role, e.g. core-dev=3,docs=1")
-@click.option("--backend", default="builtin", show_default=True, help="agent backend for every loop")
-@click.option("--upstream", type=click.Path(path_type=Path), default=None, help="bare upstream (default: origin)")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", help="a clone of the upstream")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None, help="agent backend (default: agent.backend)")
+@upstream_opt
+@repo_opt
 @click.option("--fleet-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="local: clones/logs")
 @click.option("--loop-arg", multiple=True, help="extra option for every `harness loop` (repeatable)")
 @click.option("--pass-env", multiple=True, help="environment variable handed to agents (docker; repeatable)")
@@ -79,12 +137,12 @@ runtime_opt = click.option("--runtime", type=click.Choice(RUNTIMES), default="lo
     default=None,
     help="docker: the verifier directory, mounted read-only at /verify",
 )
-@fleet_name
-@runtime_opt
+@click.option("--name", "fleet", default=None, help="fleet name (default: <repo>-<hash of the upstream path>)")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="local", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def up(
     roles: str,
-    backend: str,
+    backend: str | None,
     upstream: Path | None,
     repo: Path,
     fleet_dir: Path | None,
@@ -95,18 +153,26 @@ def up(
     network: str,
     image: str | None,
     verify: Path | None,
-    fleet: str,
+    fleet: str | None,
     runtime: str,
     as_json: bool,
 ) -> None:
     """Start a fleet: one loop per agent, e.g. --roles core-dev=3,docs=1."""
-    from harness.runtime.base import FleetSpec, parse_roles
+    import time
 
+    from harness.runtime.base import FleetSpec, parse_roles
+    from harness.runtime.fleetrecord import FleetRecord, default_name, save_record
+
+    upstream = (upstream or _upstream_of(repo)).resolve()
+    parsed = parse_roles(roles)
+    _refuse_second_fleet(upstream)
+    chosen, source = _backend(upstream, backend)
+    name = fleet or default_name(upstream)
     spec = FleetSpec(
-        name=fleet,
-        upstream=(upstream or _upstream_of(repo)).resolve(),
-        roles=parse_roles(roles),
-        backend=backend,
+        name=name,
+        upstream=upstream,
+        roles=parsed,
+        backend=chosen,
         agent_args=loop_arg,
         pass_env=pass_env,
         memory=memory,
@@ -114,7 +180,17 @@ def up(
         network=network,
         fleet_dir=fleet_dir,
     )
-    _print_agents(_runtime(runtime, image, verify.resolve() if verify else None).up(spec), as_json)
+    engine = _runtime(runtime, image, verify.resolve() if verify else None)
+    infos = engine.up(spec)
+    directory = str(engine.fleet_dir(name)) if runtime == "local" else None
+    record = FleetRecord(
+        name=name, runtime=runtime, upstream=str(upstream), fleet_dir=directory, backend=chosen,
+        roles=dict(parsed), started_at=time.time(),
+    )  # fmt: skip
+    save_record(upstream, record)
+    if not as_json:
+        click.echo(f"fleet {name} ({runtime}): backend {chosen} ({source}); `harness top` to watch, `harness down`")
+    _print_agents(infos, as_json)
     from harness.queue.service import runner_log, start_runner
 
     runner = start_runner(spec.upstream)
@@ -122,14 +198,14 @@ def up(
         click.echo(f"queue runner: pid {runner}, log {runner_log(spec.upstream)}")
 
 
-def _stop_queue_runner() -> None:
-    """The runner `up` started for the work repo we stand in (none outside a clone)."""
+def _stop_queue_runner(repo: Path, upstream: Path | None) -> None:
+    """The runner `up` started for the work repo (none outside a clone)."""
     from harness.git.repo import GitRepo
     from harness.git.upstream import local_upstream_path
     from harness.queue.service import stop_runner
 
     try:
-        upstream = local_upstream_path(GitRepo(Path(".")))
+        upstream = upstream or local_upstream_path(GitRepo(repo))
     except HarnessError:
         return
     if upstream is not None and (pid := stop_runner(upstream)) is not None:
@@ -139,13 +215,16 @@ def _stop_queue_runner() -> None:
 @click.command()
 @fleet_name
 @runtime_opt
+@repo_opt
+@upstream_opt
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait before SIGKILL")
-def down(fleet: str, runtime: str, timeout: float) -> None:
+def down(fleet: str | None, runtime: str | None, repo: Path, upstream: Path | None, timeout: float) -> None:
     """Stop a fleet cleanly: every loop hands its lock back."""
-    infos = _runtime(runtime).down(fleet, timeout)
-    _stop_queue_runner()
+    engine, name = find_fleet(repo, upstream, fleet, runtime)
+    infos = engine.down(name, timeout)
+    _stop_queue_runner(repo, upstream)
     still = [i.agent for i in infos if i.state == "running"]
-    click.echo(f"stopped {len(infos) - len(still)} of {len(infos)} agent(s) of fleet {fleet}")
+    click.echo(f"stopped {len(infos) - len(still)} of {len(infos)} agent(s) of fleet {name}")
     if still:
         click.echo(f"ERROR down: still running: {', '.join(still)}", err=True)
 
@@ -153,20 +232,26 @@ def down(fleet: str, runtime: str, timeout: float) -> None:
 @click.command()
 @fleet_name
 @runtime_opt
+@repo_opt
+@upstream_opt
 @click.option("--json", "as_json", is_flag=True)
-def ps(fleet: str, runtime: str, as_json: bool) -> None:
+def ps(fleet: str | None, runtime: str | None, repo: Path, upstream: Path | None, as_json: bool) -> None:
     """The fleet's agents: state, iteration, current task."""
-    _print_agents(_runtime(runtime).ps(fleet), as_json)
+    engine, name = find_fleet(repo, upstream, fleet, runtime)
+    _print_agents(engine.ps(name), as_json)
 
 
 @click.command()
 @click.argument("agent")
 @fleet_name
 @runtime_opt
+@repo_opt
+@upstream_opt
 @click.option("-f", "--follow", is_flag=True, help="keep printing while the agent runs")
-def logs(agent: str, fleet: str, runtime: str, follow: bool) -> None:
+def logs(agent: str, fleet: str | None, runtime: str | None, repo: Path, upstream: Path | None, follow: bool) -> None:
     """The loop output of one agent."""
-    for line in _runtime(runtime).logs(fleet, agent, follow):
+    engine, name = find_fleet(repo, upstream, fleet, runtime)
+    for line in engine.logs(name, agent, follow):
         click.echo(line)
 
 

@@ -25,7 +25,8 @@ def init(path: Path, source: Path | None, upstream: Path | None) -> None:
 
     result = init_work_repo(path, source, upstream)
     click.echo(f"work repo: {result.clone}\nupstream:  {result.upstream}")
-    click.echo(f"next: cd {result.clone} && harness tasks add first-task --title 'Describe the first task'")
+    click.echo(f"next: cd {result.clone}; say how to run the tests in harness.yaml (`tests:`), commit, and push")
+    click.echo("      it as the lead (HARNESS_ROLE=lead git push); then harness tasks add ID --title TEXT")
 
 
 @click.command()
@@ -39,14 +40,24 @@ def init(path: Path, source: Path | None, upstream: Path | None) -> None:
     default=None,
     help="lease seconds, 10 to 604800 (default from harness.yaml)",
 )
+@click.option("--no-spec", is_flag=True, help="claim TASK even though tasks/TASK.yaml does not exist")
 @common
 def claim(
-    task: str, role: str, note: str, files: tuple[str, ...], lease: int | None, repo: Path, agent: str | None
+    task: str,
+    role: str,
+    note: str,
+    files: tuple[str, ...],
+    lease: int | None,
+    no_spec: bool,
+    repo: Path,
+    agent: str | None,
 ) -> None:
     """Claim TASK: exit 0 won, 3 held by another agent, 4 not claimable."""
     from harness.locks.claim import claim as do_claim
 
-    result = do_claim(workspace(repo, agent), task, role=role, note=note, files=files, lease_seconds=lease)
+    result = do_claim(
+        workspace(repo, agent), task, role=role, note=note, files=files, lease_seconds=lease, spec_required=not no_spec
+    )
     if result.already_held:
         click.echo(f"already held: {task} by {result.lock.agent} (nonce {result.lock.nonce[:12]})")
     elif result.reclaimed_from:
@@ -64,7 +75,8 @@ def claim(
 @click.option("--note", default="", help="a line for the release commit")
 @common
 def release(task: str, done: bool, abandon: bool, note: str, repo: Path, agent: str | None) -> None:
-    """Release TASK, pushing local work with it. Exit 5 if the lock is no longer ours."""
+    """Release TASK, pushing local work with it. Exit 5 fenced (our lock was reclaimed or removed),
+    3 held by another agent, 4 not held by anyone."""
     from harness.locks.lockfile import validate_task_id
     from harness.locks.release import ReleaseOutcome
     from harness.locks.release import release as do_release

@@ -72,12 +72,17 @@ def list_(as_json: bool, repo: Path, agent: str | None) -> None:
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
+    if not rows:
+        click.echo("no task specs yet: harness tasks add ID --title TEXT")
+        return
+    width = max(len(row.id) for row in rows)
+    click.echo(f"{'STATE':8} {'TASK':{width}} {'ROLE':10} {'PRIO':>4}  TITLE")
     for row in rows:
         detail = f"  ({row.detail})" if row.detail else ""
         accept = f"  [accept: {', '.join(row.accept)}]" if row.accept else ""
-        click.echo(f"{row.state:8} {row.id:30} p{row.priority:<3} {row.title}{detail}{accept}")
-    if not rows:
-        click.echo("no task specs yet: harness tasks add ID --title TEXT")
+        click.echo(
+            f"{row.state:8} {row.id:{width}} {row.role or 'any':10} {row.priority:>4}  {row.title}{detail}{accept}"
+        )
 
 
 @tasks.command("next")

@@ -16,16 +16,20 @@ from harness.cli.common import common, emit_json, workspace
 @click.command("test")
 @click.option("--fast", is_flag=True, help="run a deterministic sample (tests.fast_fraction of the suite)")
 @click.option("--fraction", type=float, default=None, help="sample size, 0.01 to 0.10 (implies --fast)")
-@click.option("--seed", default=None, help="sample seed (default: the agent id)")
+@click.option("--seed", default=None, help="sample seed (default: the agent id; for a person, git's user.email)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @common
 def test(fast: bool, fraction: float | None, seed: str | None, as_json: bool, repo: Path, agent: str | None) -> None:
     """Run the project's tests; print a summary, ERROR lines and the log path."""
+    import os
+
     from harness.errors import ExitCode
-    from harness.testing.command import run_for_agent
+    from harness.testing.command import person, run_for_agent
 
     ws = workspace(repo, agent)
-    report = run_for_agent(ws, fast or fraction is not None, fraction, seed, lambda s: click.echo(s, err=True))
+    # A person (no --agent, no HARNESS_AGENT) is known by their git identity, not by a pid.
+    who = None if agent or os.environ.get("HARNESS_AGENT") else person(ws)
+    report = run_for_agent(ws, fast or fraction is not None, fraction, seed, lambda s: click.echo(s, err=True), who)
     if as_json:
         emit_json(report.json)
     else:

@@ -1,42 +1,32 @@
 """``harness demo``: the embedded sample project worked on by a local fleet of builtin
-(scripted) agents — no API key, no Docker. Shows live progress and ends with a summary:
-tasks done, claims lost in races, conflicts resolved, pushes refused, wall time against
-the ideal (the sessions' total time spread perfectly over the agents)."""
+(scripted) agents — no API key, no Docker. Shows live progress and ends with a summary
+(demo/summary.py): tasks done, claims lost in races, conflicts resolved, pushes refused,
+where the agents' time went, and why a task was refused and where its work is kept. The
+temporary directory is removed at the end unless ``--dir`` asks to keep everything."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.demo.project import CONFIG, FILES, RUN_TESTS, demo_tasks
+from harness.demo.summary import DemoSummary, summarize, summary_lines
 from harness.git.publish import fetch_main
 from harness.git.repo import GitRepo, identity_env
+from harness.history.events import read_all
 from harness.initrepo import init_work_repo
 from harness.locks.snapshot import read_snapshot
-from harness.loop.events import read_events
 from harness.runtime.base import FleetSpec
+from harness.runtime.fleetrecord import FleetRecord, save_record
 from harness.runtime.local import LocalRuntime
 from harness.tasks.specs import spec_path
 
 Echo = Callable[[str], None]
 FLEET = "demo"
 DEMO_TIMEOUT = 900.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class DemoSummary:
-    total: int
-    done: int
-    iterations: int
-    claims_lost: int
-    conflicts_resolved: int
-    pushes_refused: int
-    wall_seconds: float
-    ideal_seconds: float
-    parked_refs: list[str]
 
 
 def build_demo_repo(base: Path, count: int, delay: float) -> tuple[Path, Path]:
@@ -64,7 +54,17 @@ def build_demo_repo(base: Path, count: int, delay: float) -> tuple[Path, Path]:
 
 
 def run_demo(agents: int, tasks: int, directory: Path | None, delay: float, echo: Echo) -> DemoSummary:
+    """Run the demo fleet to its end and print its summary. Without ``directory`` everything
+    lives in a temporary directory that is removed afterwards, whatever happens."""
     base = (directory or Path(tempfile.mkdtemp(prefix="harness-demo-"))).resolve()
+    try:
+        return _run(agents, tasks, base, delay, echo, kept=directory is not None)
+    finally:
+        if directory is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _run(agents: int, tasks: int, base: Path, delay: float, echo: Echo, kept: bool) -> DemoSummary:
     base.mkdir(parents=True, exist_ok=True)
     clone, upstream = build_demo_repo(base, tasks, delay)
     echo(f"demo: {tasks} tasks for {agents} builtin agents (scripted, not AI) in {base}")
@@ -80,18 +80,34 @@ def run_demo(agents: int, tasks: int, directory: Path | None, delay: float, echo
     )
     start = time.monotonic()
     runtime.up(spec)
+    # Recorded with the upstream, so `harness top/ps/history` in the kept work clone find it.
+    record = FleetRecord(name=FLEET, runtime="local", upstream=str(upstream), fleet_dir=str(base / "fleet"),
+                         backend="builtin", roles={"core-dev": agents}, started_at=time.time())  # fmt: skip
+    save_record(upstream, record)
     try:
         _watch(runtime, GitRepo(clone), tasks, echo)
     finally:
         runtime.down(FLEET, timeout=30)
-    summary = _summarize(runtime, GitRepo(clone), tasks, time.monotonic() - start, agents)
-    for line in summary_lines(summary, base):
+    wall = time.monotonic() - start
+    loaded = read_all(runtime.events(FLEET))
+    refs = GitRepo(clone).out("ls-remote", "origin", "refs/harness/parked/*").splitlines()
+    summary = summarize(
+        loaded.events if loaded else [],
+        [line.split("\t")[-1] for line in refs if line.strip()],
+        total=tasks,
+        done=_done_count(GitRepo(clone)),
+        agents=agents,
+        wall=wall,
+        upstream=upstream,
+    )
+    for line in summary_lines(summary, base if kept else None):
         echo(line)
     return summary
 
 
 def _watch(runtime: LocalRuntime, repo: GitRepo, total: int, echo: Echo) -> None:
-    shown: dict[str, str | None] = {}
+    """A line when an agent takes a task it did not show last, and each time one is done."""
+    shown: dict[str, str] = {}
     done_shown = -1
     deadline = time.monotonic() + DEMO_TIMEOUT
     while time.monotonic() < deadline:
@@ -99,7 +115,7 @@ def _watch(runtime: LocalRuntime, repo: GitRepo, total: int, echo: Echo) -> None
         for info in infos:
             if info.state == "running" and info.task and shown.get(info.agent) != info.task:
                 echo(f"  {info.agent} → {info.task}")
-            shown[info.agent] = info.task
+                shown[info.agent] = info.task
         done = _done_count(repo)
         if done != done_shown:
             echo(f"done {done}/{total}")
@@ -113,45 +129,3 @@ def _watch(runtime: LocalRuntime, repo: GitRepo, total: int, echo: Echo) -> None
 def _done_count(repo: GitRepo) -> int:
     snap = read_snapshot(repo, fetch_main(repo))
     return sum(spec.done for spec in snap.specs.values())
-
-
-def _summarize(runtime: LocalRuntime, repo: GitRepo, total: int, wall: float, agents: int) -> DemoSummary:
-    events = [
-        e for info in runtime.ps(FLEET) for e in read_events(Path(info.extra["log"]).parent / "events.jsonl").events
-    ]
-    session_total = sum(e.session_seconds for e in events)
-    refs = repo.out("ls-remote", "origin", "refs/harness/parked/*").splitlines()
-    return DemoSummary(
-        total=total,
-        done=_done_count(repo),
-        iterations=len(events),
-        claims_lost=sum(e.claims_lost for e in events),
-        conflicts_resolved=sum(len(e.conflicts_resolved) for e in events),
-        pushes_refused=sum(e.pushes_refused for e in events),
-        wall_seconds=wall,
-        ideal_seconds=session_total / agents,
-        parked_refs=[line.split("\t")[-1] for line in refs if line.strip()],
-    )
-
-
-def summary_lines(s: DemoSummary, base: Path) -> list[str]:
-    efficiency = s.ideal_seconds / s.wall_seconds if s.wall_seconds else 0.0
-    lines = [
-        "",
-        "summary",
-        f"  tasks done          {s.done}/{s.total}"
-        + ("  (the one left breaks a test: refused, by design)" if s.done == s.total - 1 else ""),
-        f"  iterations          {s.iterations}",
-        f"  claims lost (races) {s.claims_lost}",
-        f"  conflicts resolved  {s.conflicts_resolved}",
-        f"  pushes refused      {s.pushes_refused}",
-        f"  wall time           {s.wall_seconds:.1f} s against an ideal {s.ideal_seconds:.1f} s "
-        f"(parallel efficiency {efficiency:.2f})",
-    ]
-    if s.parked_refs:
-        lines.append(
-            f"  work kept on side refs: {', '.join(s.parked_refs[:4])}"
-            + (f" and {len(s.parked_refs) - 4} more" if len(s.parked_refs) > 4 else "")
-        )
-    lines.append(f"  inspect: {base}/work (git log), {base}/fleet/<agent>/ (loop.log, logs/, events.jsonl)")
-    return lines

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError
-from harness.gate.paths import ABSENT, PathChange, is_lock_file
+from harness.gate.paths import ABSENT, TASK_README, PathChange, is_lock_file
 from harness.git.repo import GitRepo
 from harness.tasks.specs import SPEC_SUFFIX, TASK_DIR, TaskSpec, parse_spec
 from harness.testing.model import Outcome, RunResult
@@ -53,8 +53,8 @@ def _parse(path: str, content: bytes | None) -> tuple[TaskSpec | None, bool]:
 
 
 def spec_only(changes: Sequence[PathChange], specs: Sequence[SpecChange]) -> bool:
-    """Only lock files and readable task specs change: nothing a test can see."""
-    readable = {s.path for s in specs if not s.new_unreadable}
+    """Only lock files, readable task specs and tasks/README.md change: nothing a test can see."""
+    readable = {s.path for s in specs if not s.new_unreadable} | {TASK_README}
     return all(is_lock_file(c) or (c.path in readable and c.new_mode in ("100644", ABSENT)) for c in changes)
 
 

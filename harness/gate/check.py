@@ -44,6 +44,7 @@ class GateResult:
     skipped: str = ""  # why no tests ran ("lock-only push"), else ""
     verdict: Judgement | None = None
     run: RunResult | None = None
+    note: str = ""  # how to read the counts (judge.Decision.note)
 
 
 def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
@@ -53,7 +54,7 @@ def check(site: GateSite, old: str | None, new: str, say: Say) -> GateResult:
         raise Regressions(decision.headline, decision.errors)
     if decision.baseline is not None:
         site.write.save(decision.baseline)
-    return GateResult(new, decision.skipped, decision.verdict, decision.run)
+    return GateResult(new, decision.skipped, decision.verdict, decision.run, decision.note)
 
 
 @contextmanager
@@ -169,12 +170,15 @@ def _gate_one(repo: GitRepo, state: Path, target: str, old: str | None, new: str
             result = check(site, old, new, say)
     if result.verdict is not None:
         verdict = result.verdict
+        under = f" ({result.note})" if result.note else ""
         say(
-            f"gate: ok, {len(verdict.passed)} passing; {len(verdict.new_passes)} newly passing; "
+            f"gate: ok, {len(verdict.passed)} passing{under}; {len(verdict.new_passes)} newly passing; "
             f"{len(verdict.flaky)} flaky"
         )
         for tid in verdict.flaky:
             say(f"FLAKY {tid}: failed, then passed on re-run (not counted as a regression)")
+    elif result.skipped:
+        say(f"gate: ok ({result.skipped}, no tests run)")
 
 
 def _require_unmoved(repo: GitRepo, target: str, old: str | None) -> None:

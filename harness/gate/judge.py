@@ -27,7 +27,15 @@ from harness.config import (
 from harness.errors import ConfigError
 from harness.gate import acceptance
 from harness.gate.baseline import Baseline, Judgement, judge, next_baseline
-from harness.gate.paths import SYMLINK, PathChange, is_lock_only, lock_dir_errors, path_changes, symlink_errors
+from harness.gate.paths import (
+    SYMLINK,
+    PathChange,
+    is_lock_only,
+    lock_dir_errors,
+    path_changes,
+    symlink_errors,
+    task_dir_errors,
+)
 from harness.gate.runs import GateSite, baseline_for, inherited, keep_log, new_forms, run_in
 from harness.gate.testrules import changed_test_errors, file_diffs, settle, tests_in, who_may
 from harness.gate.verifier import Listing, Plan, Verifier, list_tree, overlay, plan
@@ -48,6 +56,7 @@ class Decision:
     verdict: Judgement | None = None
     run: RunResult | None = None
     baseline: Baseline | None = None  # the new tip's, to store when it lands; None: measure it later
+    note: str = ""  # how to read the counts (a push that changes the verifier)
 
     @property
     def ok(self) -> bool:
@@ -85,6 +94,9 @@ def quick_judgement(
     lines = lock_dir_errors(changes)
     if lines:
         return Decision(tip=new, headline="refused: current_tasks/ holds only lock files", errors=tuple(lines))
+    lines = task_dir_errors(changes)
+    if lines:
+        return Decision(tip=new, headline="refused: tasks/ holds only task specs", errors=tuple(lines))
     if is_lock_only(changes):
         return Decision(tip=new, skipped="lock-only push" if changes else "no file changed")
     return None
@@ -159,8 +171,10 @@ def _path_rules(
     lines: list[str] = []
     if role not in gate.protected_roles:
         allowed = ", ".join(gate.protected_roles) or "no role"
+        how = f"; a {gate.protected_roles[0]} pushes with HARNESS_ROLE={gate.protected_roles[0]} git push"
         lines += [
             f"ERROR {p}: protected path; only {allowed} may change it (this push: role {role or 'none'})"
+            + (how if gate.protected_roles else "")
             for p in work.protected
         ]
     lines += symlink_errors(site.repo, new, changes, list(listing))
@@ -260,7 +274,8 @@ def _run_and_judge(
         # The push changes how tests run: what passed under the old verifier says little
         # about the new one, so the next push measures the new tip under its own.
         say(f"gate: the verifier changed; the baseline of {new[:12]} will be measured at the next push")
-        return Decision(tip=new, verdict=landing, run=run_a)
+        note = "under the old tip's verifier; the new one applies from the next push"
+        return Decision(tip=new, verdict=landing, run=run_a, note=note)
     return Decision(tip=new, verdict=landing, run=run_a, baseline=next_baseline(old_baseline, new, landing))
 
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 
 from harness.git.repo import GitRepo
-from harness.locks.lockfile import LOCK_DIR
-from harness.tasks.specs import glob_regex
+from harness.locks.lockfile import LOCK_DIR, TASK_ID
+from harness.tasks.specs import SPEC_SUFFIX, TASK_DIR, glob_regex
 
 SYMLINK = "120000"
 GITLINK = "160000"
 ABSENT = "000000"
 LOCK_README = f"{LOCK_DIR}/README.md"
+TASK_README = f"{TASK_DIR}/README.md"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +85,27 @@ def lock_dir_errors(changes: Sequence[PathChange]) -> list[str]:
                 "(move it elsewhere)"
             )
     return errors
+
+
+def is_task_file(change: PathChange) -> bool:
+    """``tasks/<id>.yaml`` (a valid task id) or ``tasks/README.md``, as a plain file (or deleted)."""
+    name = change.path.removeprefix(f"{TASK_DIR}/")
+    spec = name.endswith(SPEC_SUFFIX) and bool(TASK_ID.match(name.removesuffix(SPEC_SUFFIX)))
+    inside = name != change.path and (change.path == TASK_README or spec)
+    return inside and change.new_mode in ("100644", ABSENT)
+
+
+def task_dir_errors(changes: Sequence[PathChange]) -> list[str]:
+    """Anything but task specs and the README added or changed under tasks/: one line for
+    all of them (spec pushes run no test, so nothing else may ride along there)."""
+    foreign = [c.path for c in changes if c.path.startswith(f"{TASK_DIR}/") and not c.deleted and not is_task_file(c)]
+    if not foreign:
+        return []
+    them = "it" if len(foreign) == 1 else "them"
+    return [
+        f"ERROR {', '.join(foreign)}: only task specs (tasks/<id>.yaml) and tasks/README.md may live in tasks/; "
+        f"move {them} elsewhere"
+    ]
 
 
 def symlink_errors(repo: GitRepo, new: str, changes: Sequence[PathChange], old_paths: Sequence[str]) -> list[str]:

@@ -7,14 +7,27 @@ could not take (torn by a kill mid-write) is counted, never fatal.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.loop.events import EventsFile, IterationEvent, IterationOutcome
+from harness.loop.events import EventsFile, IterationEvent, IterationOutcome, read_events
 
 EVENTS_PATH = Path("agent_logs") / "events.jsonl"
+
+
+def read_all(paths: Sequence[Path]) -> EventsFile | None:
+    """Every iteration of every file in ``paths`` (a fleet's agents each write their own),
+    through the one reader, in time order; None when none of the files exists yet."""
+    found = [read for read in map(read_events, dict.fromkeys(paths)) if read.found]
+    if not found:
+        return None
+    where = found[0].path if len(found) == 1 else Path(os.path.commonpath([r.path.parent for r in found]))
+    events = sorted((e for read in found for e in read.events), key=lambda e: (e.started_at, e.agent))
+    return EventsFile(where, events, sum(read.bad_lines for read in found))
 
 
 def claims_lost(event: IterationEvent) -> int:

@@ -18,8 +18,9 @@ from harness.locks.lockfile import LOCK_DIR
 
 README = f"{LOCK_DIR}/README.md"
 # Each commit starts with \x1e (never in a subject line), then NUL-separated: hash, parents,
-# author name, committer date, subject, trailers (unfolded, one per line), and the raw changes.
-_FORMAT = "%x1e%H%x00%P%x00%an%x00%ct%x00%s%x00%(trailers:only,unfold)%x00"
+# author name, committer date, subject, trailers (unfolded, one per line), the body (its first
+# line is a release's note: "push refused" marks a refused hold), and the raw changes.
+_FORMAT = "%x1e%H%x00%P%x00%an%x00%ct%x00%s%x00%(trailers:only,unfold)%x00%b%x00"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class LogCommit:
     subject: str
     trailers: dict[str, list[str]]
     changes: list[LockFileChange] = field(default_factory=list)
+    note: str = ""  # the body's first line
 
     def trailer(self, key: str) -> str | None:
         values = self.trailers.get(key.lower())
@@ -75,10 +77,10 @@ def read_log(repo: GitRepo, rev: str) -> list[LogCommit]:
 
 def _parse_record(record: str) -> LogCommit | None:
     parts = record.split("\0")
-    if len(parts) < 7:
+    if len(parts) < 8:
         return None
-    sha, parents, author, ctime, subject, trailers = parts[:6]
-    changes = _parse_raw(parts[6:])
+    sha, parents, author, ctime, subject, trailers, body = parts[:7]
+    changes = _parse_raw(parts[7:])
     return LogCommit(
         sha=sha,
         parents=parents.count(" ") + 1 if parents else 0,
@@ -87,6 +89,7 @@ def _parse_record(record: str) -> LogCommit | None:
         subject=subject,
         trailers=_parse_trailers(trailers),
         changes=changes,
+        note=next((line.strip() for line in body.splitlines() if line.strip()), ""),
     )
 
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from harness.git.repo import GitRepo
 from harness.history.gitlog import LockFacts, LockFileChange, LogCommit, lock_facts, read_log
 from harness.locks.lockfile import LOCK_DIR, task_of_entry
+from harness.loop.events import REFUSED_NOTE
 
 SWEEP_MIN = 3  # deletions in one (non-merge) commit that make it a sweep
 _RELEASE_SUBJECT = re.compile(r"^release:\s*\S+\s*\(([\w-]+)\)")
+_QUEUE_REFUSAL = re.compile(r"^queue: hand back \S+ \((refused|blocked)\)")  # harness/queue/landing.py
 _ROLE_OF_AGENT = re.compile(r"^(.*?[a-z])-?\d+$")
 
 
@@ -41,7 +43,7 @@ class Hold:
     end: int | None = None
     end_commit: str | None = None
     ended_by: str | None = None  # "release", "sweep" or "reclaim"
-    outcome: str | None = None  # release outcome: done, abandoned, released
+    outcome: str | None = None  # release outcome: done, abandoned, released, refused
     released_by: str | None = None
     updates: int = 0
 
@@ -115,6 +117,8 @@ def _apply_commit(
         history.sweeps.append(Sweep(commit.sha, commit.time, commit.author, len(deletions)))
     match = _RELEASE_SUBJECT.match(commit.subject)
     outcome = match.group(1) if match else "released"
+    if (outcome == "abandoned" and commit.note.startswith(REFUSED_NOTE)) or _QUEUE_REFUSAL.match(commit.subject):
+        outcome = "refused"  # handed back because the gate (the loop's note) or the merge queue refused the work
     for change in deletions:
         hold = open_by_path.pop(change.path, None)
         if hold is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from harness.errors import HarnessError, UpstreamUnreachable, UsageError
 from harness.git.publish import REMOTE_MAIN, fetch_main
 from harness.git.upstream import local_upstream_path
-from harness.history.events import EVENTS_PATH, loop_stats
+from harness.history.events import EVENTS_PATH, loop_stats, read_all
 from harness.history.holds import History, load_history
 from harness.history.stats import Window, history_stats
 from harness.history.testpoints import BASELINE_SUBDIR, TestPoint, baseline_points
@@ -85,25 +86,30 @@ def _heartbeats(ws: Workspace) -> dict[str, int]:
         return ws.repo.ref_dates(SEEN_PREFIX)  # the last ones we fetched
 
 
-def events_file(ws: Workspace, events: Path | None) -> Path:
-    return events if events is not None else ws.root / EVENTS_PATH
+def events_files(ws: Workspace, events: Sequence[Path] | Path | None, fleet: Sequence[Path] = ()) -> list[Path]:
+    """The events files to read: those given with --events (each must exist), else every
+    agent's of the fleet recorded for the work repo, and this clone's own loop's."""
+    given = [events] if isinstance(events, Path) else list(events or ())
+    for path in given:
+        if not read_events(path).found:
+            raise HarnessError(f"--events {path}: no such file; pass a loop's events.jsonl or leave --events out")
+    return given or [*fleet, ws.root / EVENTS_PATH]
 
 
 def run_history(
     ws: Workspace,
     rev: str | None = None,
     since: str | None = None,
-    events: Path | None = None,
+    events: Sequence[Path] | Path | None = None,
     now: float | None = None,
+    fleet: Sequence[Path] = (),
 ) -> HistoryResult:
+    """``events``: files given outright; ``fleet``: the recorded fleet's (read when none is given)."""
     moment = time.time() if now is None else now
     sha, notes = resolve_rev(ws, rev)
     history = load_history(ws.repo, sha)
     window = Window(parse_since(since, moment) if since else None, moment)
-    read = read_events(events_file(ws, events))
-    if events is not None and not read.found:
-        raise HarnessError(f"--events {events}: no such file; pass the loop's events.jsonl or leave --events out")
-    loaded = read if read.found else None
+    loaded = read_all(events_files(ws, events, fleet))
     loop = loop_stats(loaded, window.since) if loaded is not None else None
     beats = _heartbeats(ws) if history.open_holds else {}
     stats = history_stats(history, window, ws.config.locks, beats, loop)

@@ -1,7 +1,9 @@
 """``harness report OUT.html``: one self-contained page — inline CSS and SVG, no script, no fetch.
 
-Six plots (locks open over time, claims per hour, hold-time distribution, tests passing over
-time, spend over time, per-agent timelines) and the tables behind them. Every plot is a
+Six plots (locks open over time, claims per bin — a minute for a short run, an hour or a
+day for a long one —, hold-time distribution, tests passing over time, spend over time,
+per-agent timelines with each hold coloured by how it ended: released, handed back,
+refused by the gate, swept, reclaimed, open) and the tables behind them. Every plot is a
 ``<figure class="plot" id="plot-…">`` with its own colour (``PLOT_COLORS``), which is how
 tests/test_report.py finds each one in a headless-Chromium screenshot.
 """
@@ -31,7 +33,27 @@ PLOT_COLORS = {
     "spend": "#e15759",
     "timelines": "#edc948",
 }
-END_COLORS = {"release": "#edc948", "sweep": "#9c755f", "reclaim": "#ff9da7", None: "#b07aa1"}
+# How a hold ended, each drawn apart in the timelines (the rect's class is ``hold-<kind>``).
+HOLD_KINDS = {
+    "released": ("#edc948", "released (done)"),
+    "handed-back": ("#bab0ac", "handed back"),
+    "refused": ("#d62728", "refused by the gate"),
+    "swept": ("#9c755f", "swept"),
+    "reclaimed": ("#ff9da7", "reclaimed from"),
+    "open": ("#b07aa1", "open"),
+}
+# Claims are counted per bin of the first width that gives at most MAX_BINS bins.
+BIN_WIDTHS = [
+    (10, "10 seconds"),
+    (60, "minute"),
+    (300, "5 minutes"),
+    (900, "15 minutes"),
+    (3600, "hour"),
+    (6 * 3600, "6 hours"),
+    (86400, "day"),
+    (7 * 86400, "week"),
+]
+MAX_BINS = 48
 HOLD_BUCKETS = [
     (60, "<1m"),
     (300, "1-5m"),
@@ -76,10 +98,10 @@ def render(result: HistoryResult, now: float) -> str:
     events = [e for e in events if since is None or e.ended_at >= since]
     plots = [
         _figure("locks-open", "Locks open over time", _locks_open(result, since)),
-        _figure("claims-per-hour", "Claims per hour", _claims_per_hour(holds, since)),
+        _figure("claims-per-hour", *_claims_per_bin(holds, since)),
         _figure("hold-times", "Hold-time distribution (ended holds)", _hold_times(holds, since)),
         _figure("tests-passing", "Tests passing over time", _tests(result)),
-        _figure("spend", "Spend over time (cumulative $)", _spend(events)),
+        _figure("spend", "Spend over time (cumulative $)", _spend(events, result.events is not None)),
         _figure("timelines", "Per-agent timelines", _timelines(holds, since, now), wide=True, legend=_legend()),
     ]
     title = f"harness fleet report — {str(stats['rev'] or 'no history')[:12]}"
@@ -103,14 +125,23 @@ def _locks_open(result: HistoryResult, since: int | None) -> str:
     return svgplot.step_area("locks open", points, PLOT_COLORS["locks-open"], "locks open")
 
 
-def _claims_per_hour(holds: Sequence[Hold], since: int | None) -> str:
+def bin_width(seconds: float) -> tuple[int, str]:
+    """The bin for a run this long: a 12-minute run in minutes, a week in hours or days."""
+    return next(((w, name) for w, name in BIN_WIDTHS if seconds / w <= MAX_BINS), BIN_WIDTHS[-1])
+
+
+def _claims_per_bin(holds: Sequence[Hold], since: int | None) -> tuple[str, str]:
     starts = sorted(h.start for h in holds if since is None or h.start >= since)
     if not starts:
-        return svgplot.empty("claims per hour", "no claims")
-    first = starts[0] - starts[0] % 3600
-    counts = Counter((t - first) // 3600 for t in starts)
-    bins = [(float(first + i * 3600), float(first + (i + 1) * 3600), float(counts[i])) for i in range(max(counts) + 1)]
-    return svgplot.bars("claims per hour", bins, PLOT_COLORS["claims-per-hour"], "claims", x_time=True)
+        return "Claims per hour", svgplot.empty("claims per hour", "no claims")
+    width, name = bin_width(starts[-1] - starts[0])
+    first = starts[0] - starts[0] % width
+    counts = Counter((t - first) // width for t in starts)
+    bins = [
+        (float(first + i * width), float(first + (i + 1) * width), float(counts[i])) for i in range(max(counts) + 1)
+    ]
+    svg = svgplot.bars(f"claims per {name}", bins, PLOT_COLORS["claims-per-hour"], f"claims per {name}", x_time=True)
+    return f"Claims per {name}", svg
 
 
 def _hold_times(holds: Sequence[Hold], since: int | None) -> str:
@@ -133,14 +164,16 @@ def _tests(result: HistoryResult) -> str:
     return svgplot.line("tests passing", points, PLOT_COLORS["tests-passing"], "tests passing (baseline)", None)
 
 
-def _spend(events: Sequence[IterationEvent]) -> str:
+def _spend(events: Sequence[IterationEvent], read: bool) -> str:
     total, points = 0.0, []
     for event in events:
         if event.cost_usd:
             total += event.cost_usd
             points.append((event.ended_at, total))
+    if not read:
+        return svgplot.empty("spend", "no events read: no fleet recorded for this repo and no agent_logs/events.jsonl")
     if not points:
-        return svgplot.empty("spend", "no cost in the loop's events")
+        return svgplot.empty("spend", f"no cost in the {len(events)} iteration(s) read")
     return svgplot.step_area("spend", points, PLOT_COLORS["spend"], "$ spent")
 
 
@@ -154,16 +187,26 @@ def _timelines(holds: Sequence[Hold], since: int | None, now: float) -> str:
     by_agent: dict[str, list[svgplot.Span]] = {}
     for hold in holds:
         end = float(hold.end) if hold.end is not None else x1
-        title = f"{hold.task}: {utc_iso(hold.start)} +{human_age(end - hold.start)} ({hold.ended_by or 'open'})"
-        span = svgplot.Span(max(float(hold.start), x0), end, END_COLORS[hold.ended_by], title)
+        kind = hold_kind(hold)
+        title = f"{hold.task}: {utc_iso(hold.start)} +{human_age(end - hold.start)} ({HOLD_KINDS[kind][1]})"
+        span = svgplot.Span(max(float(hold.start), x0), end, HOLD_KINDS[kind][0], title, kind=f"hold-{kind}")
         by_agent.setdefault(hold.agent, []).append(span)
     busiest = sorted(by_agent.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:MAX_TIMELINE_ROWS]
     return svgplot.timelines("per-agent timelines", sorted(busiest), x0, x1)
 
 
+def hold_kind(hold: Hold) -> str:
+    if hold.ended_by is None:
+        return "open"
+    if hold.ended_by != "release":
+        return {"sweep": "swept", "reclaim": "reclaimed"}.get(hold.ended_by, "released")
+    return {"refused": "refused", "abandoned": "handed-back"}.get(hold.outcome or "", "released")
+
+
 def _legend() -> str:
-    names = {"release": "released", "sweep": "swept", "reclaim": "reclaimed from", None: "open"}
-    items = "".join(f'<span><i class="sw" style="background:{END_COLORS[k]}"></i>{v}</span>' for k, v in names.items())
+    items = "".join(
+        f'<span><i class="sw" style="background:{color}"></i>{label}</span>' for color, label in HOLD_KINDS.values()
+    )
     return f'<div class="legend">{items}</div>'
 
 
@@ -208,11 +251,12 @@ def _cell(value: Any) -> str:
 
 
 def _tables(stats: dict[str, Any]) -> str:
-    group_headers = ["name", "claims", "reclaims", "releases", "done", "abandoned", "swept", "fenced", "median hold"]
+    group_headers = ["name", "claims", "reclaims", "releases", "done", "abandoned", "refused", "swept", "fenced"]
+    group_headers += ["median hold"]
     group_headers += ["held", "releases/h"]
 
     def group_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
-        keys = ["name", "claims", "reclaims", "releases", "done", "abandoned", "swept", "fenced"]
+        keys = ["name", "claims", "reclaims", "releases", "done", "abandoned", "refused", "swept", "fenced"]
         return [
             [r[k] for k in keys] + [human_age(r["hold_median"]), human_age(r["held_seconds"]), r["releases_per_hour"]]
             for r in rows

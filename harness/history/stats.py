@@ -170,6 +170,7 @@ def _groups(started: list[Hold], ended: list[Hold], key: Any, hours: float | Non
                 "releases": len(released),
                 "done": done,
                 "abandoned": sum(1 for h in released if h.outcome == "abandoned"),
+                "refused": sum(1 for h in released if h.outcome == "refused"),
                 "swept": sum(1 for h in mine_ended if h.ended_by == "sweep"),
                 "fenced": sum(1 for h in mine_ended if h.ended_by == "reclaim"),
                 "hold_median": summary(h.seconds for h in mine_ended if h.seconds is not None)["median"],

@@ -24,6 +24,7 @@ class Span:
     end: float
     color: str
     title: str = ""
+    kind: str = ""  # the rect's class: what tests and stylesheets find it by
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -193,7 +194,9 @@ def timelines(name: str, rows: Sequence[tuple[str, Sequence[Span]]], x0: float, 
             x = frame.x(span.start)
             width = max(frame.x(span.end) - x, 1.5)
             title = f"<title>{escape(span.title)}</title>" if span.title else ""
+            cls = f' class="{escape(span.kind)}"' if span.kind else ""
             parts.append(
-                f'<rect x="{x}" y="{y + 2}" width="{width:.2f}" height="{row_h - 4}" fill="{span.color}">{title}</rect>'
+                f'<rect{cls} x="{x}" y="{y + 2}" width="{width:.2f}" height="{row_h - 4}" '
+                f'fill="{span.color}">{title}</rect>'
             )
     return _svg(name, "".join(parts), height, 2 * W)

@@ -9,16 +9,17 @@ baseline. Every source is optional: a missing one leaves dashes, never an error.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.git.upstream import local_upstream_path
+from harness.history.events import read_all
 from harness.history.testpoints import BASELINE_SUBDIR, baseline_points
 from harness.history.textfmt import human_age
 from harness.locks.status import StatusKind, StatusReport, status
-from harness.loop.events import IterationEvent, read_events
+from harness.loop.events import IterationEvent
 from harness.runtime.base import AgentInfo
 from harness.workspace import Workspace
 
@@ -51,13 +52,17 @@ class Frame:
     at: float
 
 
-def collect(ws: Workspace, events_path: Path, ps: Ps | None = None, clock: Callable[[], float] = time.time) -> Frame:
+def collect(
+    ws: Workspace, events: Sequence[Path], ps: Ps | None = None, clock: Callable[[], float] = time.time
+) -> Frame:
+    """One frame; ``events``: every agent's events file (history.query.events_files)."""
     notes: list[str] = []
     rows: dict[str, TopRow] = {}
     report = _status_or_note(ws, notes, clock)
     if report is not None:
         _add_locks(rows, report)
-    for event in read_events(events_path).events:
+    loaded = read_all(events)
+    for event in loaded.events if loaded else []:
         _add_event(rows.setdefault(event.agent, TopRow(agent=event.agent)), event)
     if ps is not None:
         try:

@@ -49,18 +49,27 @@ def claim(
     lease_seconds: int | None = None,
     clock: Clock = time.time,
     tip: str | None = None,
+    spec_required: bool = False,
 ) -> ClaimResult:
     """Claim ``task`` for ``ws.agent``; LockHeld (3) / NotClaimable (4) when we cannot.
 
     ``tip``: an upstream tip the caller fetched a moment ago; the first attempt decides on
     it without fetching again (if main moved since, the push loses and we fetch and retry).
+    ``spec_required``: refuse (4) an id with no spec when the tip has specs (a typo claims
+    nothing real); `harness claim` asks for it unless given ``--no-spec``.
     """
     validate_task_id(task)
     if lease_seconds is not None and not LEASE_MIN_SECONDS <= lease_seconds <= LEASE_MAX_SECONDS:
         raise UsageError(f"lease of {lease_seconds} s: use {LEASE_MIN_SECONDS} to {LEASE_MAX_SECONDS} seconds")
     abort_interrupted(ws.repo)  # a claim leaves the worktree alone, but what follows needs it clean
     request = ClaimRequest(
-        task=task, role=role, note=note, files=tuple(files), lease_seconds=lease_seconds, nonce=new_nonce()
+        task=task,
+        role=role,
+        note=note,
+        files=tuple(files),
+        lease_seconds=lease_seconds,
+        nonce=new_nonce(),
+        spec_required=spec_required,
     )
     outcome: dict[str, ClaimResult] = {}
 
@@ -89,6 +98,7 @@ class ClaimRequest:
     files: tuple[str, ...] = ()
     lease_seconds: int | None = None
     nonce: str = ""
+    spec_required: bool = False
 
 
 def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Clock) -> tuple[Change | None, ClaimResult]:
@@ -108,6 +118,8 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
     if reason:
         raise NotClaimable(reason)
     spec = snap.specs.get(task)
+    if spec is None and request.spec_required and snap.specs:
+        raise NotClaimable(_no_spec(task, sorted(snap.specs)))
     lock = Lock(
         task=task,
         agent=ws.agent,
@@ -124,6 +136,17 @@ def plan_claim(ws: Workspace, snap: Snapshot, request: ClaimRequest, clock: Cloc
     reclaimed = previous.agent if previous else None
     change = Change({lock_path(task): lock.to_yaml()}, _claim_message(lock, request.note, previous))
     return change, ClaimResult(task=task, lock=lock, commit=None, reclaimed_from=reclaimed)
+
+
+def _no_spec(task: str, specs: list[str]) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(task, specs, n=1)
+    hint = f"did you mean {near[0]}? " if near else ""
+    return (
+        f"{task}: no spec tasks/{task}.yaml at the upstream tip ({len(specs)} other specs); {hint}"
+        "pass --no-spec to claim a task without one"
+    )
 
 
 def confirm_claim(ws: Workspace, planned: ClaimResult, commit: str) -> ClaimResult:
@@ -228,17 +251,25 @@ def heartbeat(ws: Workspace, clock: Clock = time.time) -> str:
     return push_heartbeat(ws.repo, ws.agent, clock())
 
 
-def holder_check(ws: Workspace, snap: Snapshot, task: str) -> Lock:
-    """The lock at the tip, if it is ours; otherwise Fenced (exit 5) with the reason."""
+def holder_check(ws: Workspace, snap: Snapshot, task: str, record: records.ClaimRecord | None = None) -> Lock:
+    """The lock at the tip, if it is ours; ``record``: this clone's claim record as it was
+    before any reconcile (read here when not given). Otherwise: Fenced (5) when this clone
+    held the lock and lost it (reclaimed, or removed); LockHeld (3) when another agent holds
+    it, even one that claimed it from this very clone; NotClaimable (4) when nobody holds it."""
+    if record is None:
+        record = records.read_record(ws.state_dir, task)
     entry = snap.entries.get(task)
-    record = records.read_record(ws.state_dir, task)
     if entry is None or entry.lock is None:
-        raise Fenced(f"{task} is not locked at the upstream tip; there is nothing of yours to release")
+        if record is None:
+            raise NotClaimable(f"{task} is not locked at the upstream tip: not held, nothing to release")
+        raise Fenced(f"{task}: your lock is gone from the upstream tip (released or removed by someone else)")
     lock = entry.lock
     if record is not None and record.nonce != lock.nonce:
         raise Fenced(f"{task} was reclaimed by {lock.agent} (generation {lock.generation}); your lock is gone")
-    if record is None and lock.agent != ws.agent:
-        raise Fenced(f"{task} is held by {lock.agent}, not by {ws.agent}")
+    if lock.agent != ws.agent:
+        raise LockHeld(
+            f"{task} is held by {lock.agent}, not by {ws.agent}: only its holder releases it (--agent {lock.agent})"
+        )
     return lock
 
 

@@ -67,7 +67,8 @@ def release(
     claim_next: NextClaim | None = None,
     move_branch: bool = True,
 ) -> ReleaseResult:
-    """Release ``task``; Fenced (5) when the tip no longer carries our lock.
+    """Release ``task``; Fenced (5) when the tip no longer carries our lock, LockHeld (3)
+    when another agent holds it, NotClaimable (4) when nobody does.
 
     ``claim_next`` (the loop's): when the session's work lands, it picks the next task at
     the state the release creates, and that claim rides in the same push — one trip
@@ -80,18 +81,19 @@ def release(
     work = _local_work_count(ws)
     parked_ref = None
     next_claim = None
+    mine = records.read_record(ws.state_dir, task)  # before reconcile: did this clone hold it?
     if work and outcome is not ReleaseOutcome.ABANDONED:
         # Its attempts fetch, reconcile and check the holder themselves (one fetch, not two).
-        commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next, move_branch)
+        commit, next_claim = _release_with_work(ws, task, outcome, note, claim_next, move_branch, mine)
     else:
         snap = read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         reconcile(ws, snap)
-        fenced_check_parking(ws, snap, task)
+        fenced_check_parking(ws, snap, task, mine)
         if outcome is ReleaseOutcome.ABANDONED and work:
             parked_ref, _ = park_local_work(ws, "parked", task) or (None, 0)
 
         def decide(tip: str | None) -> Change:
-            return release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip))
+            return release_change(ws, task, outcome, note, read_snapshot(ws.repo, tip), mine=mine)
 
         published = publish(ws.repo, ws.agent, decide, ws.config.branch, first_tip=snap.tip)
         assert published is not None
@@ -122,7 +124,7 @@ def hand_back(ws: Workspace, task: str, why: str) -> HandBack:
     """
     try:
         result = release(ws, task, ReleaseOutcome.ABANDONED, note=why[:200])
-    except Fenced as exc:
+    except (Fenced, LockHeld, NotClaimable) as exc:  # reclaimed, held by another, or not held
         records.drop_record(ws.state_dir, task)
         return HandBack(task, None, fenced=str(exc))
     return HandBack(task, result.commit, result.parked_ref)
@@ -135,8 +137,9 @@ def release_change(
     note: str,
     snap: Snapshot,
     extra_trailers: dict[str, str] | None = None,
+    mine: records.ClaimRecord | None = None,
 ) -> Change:
-    lock = holder_check(ws, snap, task)
+    lock = holder_check(ws, snap, task, mine)
     files: dict[str, bytes | None] = {lock_path(task): None}
     spec = snap.specs.get(task)
     if outcome is ReleaseOutcome.DONE and spec is not None:
@@ -158,7 +161,13 @@ def _local_work_count(ws: Workspace) -> int:
 
 
 def _release_with_work(
-    ws: Workspace, task: str, outcome: ReleaseOutcome, note: str, claim_next: NextClaim | None, move_branch: bool
+    ws: Workspace,
+    task: str,
+    outcome: ReleaseOutcome,
+    note: str,
+    claim_next: NextClaim | None,
+    move_branch: bool,
+    mine: records.ClaimRecord | None,
 ) -> tuple[str, ClaimResult | None]:
     """Rebase the local commits on the tip, add the release commit (and the next claim's),
     push them all at once."""
@@ -185,11 +194,11 @@ def _release_with_work(
         tip = fetch_main(ws.repo, ws.config.branch)
         snap = read_snapshot(ws.repo, tip)
         reconcile(ws, snap)
-        fenced_check_parking(ws, snap, task)
+        fenced_check_parking(ws, snap, task, mine)
         if tip not in based_on:
             rebase_onto(ws, REMOTE_MAIN)
             based_on[:] = [tip] if tip else []
-        change = release_change(ws, task, outcome, note, snap)
+        change = release_change(ws, task, outcome, note, snap, mine=mine)
         commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
         planned = _plan_next_claim(ws, claim_next, commit)
         if planned is not None:
@@ -237,18 +246,21 @@ def _forget(ws: Workspace, planned: tuple[Change, ClaimResult] | None) -> None:
         drop_if_pending(ws, planned[1].task, planned[1].lock.nonce)
 
 
-def fenced_check_parking(ws: Workspace, snap: Snapshot, task: str) -> None:
+def fenced_check_parking(ws: Workspace, snap: Snapshot, task: str, mine: records.ClaimRecord | None = None) -> None:
+    """The holder check; whatever it refuses, local commits go to an orphan ref first (they
+    also stay in the clone): no path of a release loses work. ``mine``: this clone's claim
+    record as it was before reconciling (read now when None)."""
     record = records.read_record(ws.state_dir, task)
     if record is not None and record.state == records.ClaimState.PENDING:
         # reconcile() left it pending: a killed claimer's push of this claim still runs and
         # may yet land. Not fenced (the record would go and the lock land with no owner).
         raise HarnessError(f"the claim of {task} is still being pushed; release it once that push has ended")
     try:
-        holder_check(ws, snap, task)
-    except Fenced as exc:
+        holder_check(ws, snap, task, mine)
+    except (Fenced, LockHeld, NotClaimable) as exc:
         parked = park_local_work(ws, "orphans", task)
         where = f"; your {parked[1]} commit(s) are kept on {parked[0]}" if parked else ""
-        raise Fenced(f"{exc}{where}") from exc
+        raise type(exc)(f"{exc}{where}") from exc
 
 
 def rebase_onto(ws: Workspace, upstream: str) -> None:

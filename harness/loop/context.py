@@ -34,3 +34,5 @@ class Ctx:
     # last iteration, or when the budget is spent), and the task it claimed that way.
     claim_ahead: Callable[[IterationEvent], bool] = lambda event: False
     preclaimed: TaskSpec | None = None
+    session_committed: bool = False  # the iteration's session moved HEAD (made commits)
+    idle_why: str = ""  # why nothing could be claimed, for the loop's waiting line

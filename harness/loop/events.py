@@ -34,6 +34,11 @@ class IterationOutcome(StrEnum):
     IDLE = "idle"  # nothing to claim; never written (the loop backs off instead)
 
 
+# The note of the release that hands a task back after the gate refused its work: the lock
+# history (history/holds.py) tells refused holds from other hand-backs by it.
+REFUSED_NOTE = "push refused"
+
+
 @dataclass(kw_only=True)
 class IterationEvent:
     agent: str

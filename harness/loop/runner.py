@@ -30,7 +30,8 @@ from harness.locks.snapshot import read_snapshot
 from harness.loop.config import AgentSettings, LoopMode, LoopSettings
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome, append_event
-from harness.loop.session import SessionOutcome, run_agent
+from harness.loop.idle import Futile
+from harness.loop.session import SessionOutcome, keep_beating, run_agent
 from harness.loop.shutdown import hand_back_all
 from harness.loop.steps import (
     choose_mode,
@@ -38,6 +39,8 @@ from harness.loop.steps import (
     hand_back_leftovers,
     has_local_work,
     integrate_and_release,
+    no_open_task,
+    open_tasks_left,
     pick_and_claim,
     start_from_tip,
     still_held,
@@ -178,6 +181,7 @@ def _iterate(ctx: Ctx, options: LoopOptions, stopper: Stopper, summary: LoopSumm
     say, ws = ctx.say, ctx.ws
     idle_wait = options.settings.idle_backoff_seconds
     limit_wait = options.settings.rate_limit_backoff_seconds
+    futile = Futile(options.settings)
     while not stopper.requested():
         if options.max_iterations is not None and summary.iterations >= options.max_iterations:
             summary.stopped_by = f"max iterations ({options.max_iterations})"
@@ -205,7 +209,8 @@ def _iterate(ctx: Ctx, options: LoopOptions, stopper: Stopper, summary: LoopSumm
             if options.max_iterations == 1:  # --once with nothing to do
                 summary.stopped_by = "nothing to claim"
                 break
-            say(f"nothing to claim for {options.role}; waiting {idle_wait:.1f} s (or until main moves)")
+            why = ctx.idle_why or f"nothing to claim for {options.role}"
+            say(f"{why}; waiting {idle_wait:.1f} s (or until main moves)")
             stopper.sleep(idle_wait, wake=tip_moved(ctx.ws))
             idle_wait = min(max(idle_wait * 2, 0.1), options.settings.idle_backoff_max_seconds)
             continue
@@ -223,6 +228,11 @@ def _iterate(ctx: Ctx, options: LoopOptions, stopper: Stopper, summary: LoopSumm
             limit_wait = min(limit_wait * 2, options.settings.rate_limit_backoff_max_seconds)
         else:
             limit_wait = options.settings.rate_limit_backoff_seconds
+            last = options.max_iterations is not None and summary.iterations >= options.max_iterations
+            pause = futile.after(event, ctx.session_committed)
+            if pause > 0 and not last:
+                say(f"iteration {event.iteration} made no commit: waiting {pause:.1f} s before the next session")
+                stopper.sleep(pause)
         if options.budget_usd is not None and summary.cost_usd >= options.budget_usd:
             summary.stopped_by = f"budget spent (${summary.cost_usd:.2f} of ${options.budget_usd:.2f})"
             break
@@ -244,6 +254,11 @@ def _iteration(ctx: Ctx, event: IterationEvent, n: int) -> tuple[IterationOutcom
     mode = choose_mode(ctx, snap)
     mark("sync")
     spec = None
+    ctx.session_committed, ctx.idle_why = False, ""
+    if mode is LoopMode.OPEN:
+        ctx.idle_why = no_open_task(ctx, snap)
+        if ctx.idle_why:
+            return IterationOutcome.IDLE, open_tasks_left(ctx, snap) == 0
     if mode is LoopMode.QUEUE:
         spec, drained = pick_and_claim(ctx, event, snap)
         if spec is None:
@@ -273,7 +288,9 @@ class _Marks:
 def _session_and_after(
     ctx: Ctx, event: IterationEvent, n: int, mode: LoopMode, spec: TaskSpec | None
 ) -> tuple[IterationOutcome, bool]:
+    head = ctx.ws.repo.rev_parse("HEAD")
     session = run_agent(ctx, n, mode, spec)
+    ctx.session_committed = ctx.ws.repo.rev_parse("HEAD") != head
     result, usage = session.result, session.usage
     event.session_seconds = round(result.duration, 3)
     event.session_exit = result.describe()
@@ -312,7 +329,8 @@ def _after_session(
         ctx.say(f"{spec.id}: the session made no commits; this loop leaves it to others")
         return IterationOutcome.NO_CHANGE
     try:
-        return integrate_and_release(ctx, spec, n, event)
+        with keep_beating(ctx):  # the gate may take minutes: the hold stays visibly alive
+            return integrate_and_release(ctx, spec, n, event)
     except HarnessError as exc:
         event.error = str(exc)
         ctx.say(f"ERROR {spec.id}: {exc}")

@@ -3,16 +3,19 @@ child it cannot use against the loop (session.py), heartbeat while it runs, read
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.agents.base import SessionContext, Usage, priced
 from harness.errors import HarnessError
-from harness.git.repo import identity_env
+from harness.git.repo import GitRepo, identity_env
 from harness.locks.claim import heartbeat
 from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
@@ -109,6 +112,33 @@ def _ticker(ctx: Ctx, holding: bool) -> Callable[[], bool]:
         return ctx.stop_requested()
 
     return tick
+
+
+@contextmanager
+def keep_beating(ctx: Ctx) -> Iterator[None]:
+    """Heartbeats while the loop itself works for a held task after its session (the gate's
+    tests, the wait for the upstream's gate): every ``heartbeat_seconds``, from a thread with
+    its own view of the clone (a GitRepo keeps a reader process that is not shared across
+    threads), so ``harness status`` never shows a live hold as silent."""
+    every = max(1.0, float(ctx.ws.config.locks.heartbeat_seconds))
+    done = threading.Event()
+    safe = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+    ws = dataclasses.replace(ctx.ws, repo=GitRepo(ctx.ws.root, env=safe if ctx.user else None))
+
+    def beat() -> None:
+        while not done.wait(every):
+            try:
+                heartbeat(ws)
+            except HarnessError as exc:
+                ctx.say(f"warning: heartbeat failed: {exc}")
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _session_env(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from harness import retry
 from harness.errors import Fenced, GateRefused, HarnessError, LockHeld, NotClaimable, RebaseConflict
@@ -26,7 +28,7 @@ from harness.locks.release import hand_back as hand_back_lock
 from harness.locks.snapshot import Snapshot, read_snapshot
 from harness.loop.config import LoopMode
 from harness.loop.context import Ctx
-from harness.loop.events import IterationEvent, IterationOutcome
+from harness.loop.events import REFUSED_NOTE, IterationEvent, IterationOutcome
 from harness.loop.integrate import RebaseVerdict, Regenerate, park, rebase_onto_upstream
 from harness.loop.session import run_agent
 from harness.loop.submit import fast_sample_regressions, queue_enabled, submit_work
@@ -98,6 +100,25 @@ def choose_mode(ctx: Ctx, snap: Snapshot) -> LoopMode:
     return LoopMode.QUEUE if snap.specs or snap.spec_problems else LoopMode.OPEN
 
 
+def open_tasks_left(ctx: Ctx, snap: Snapshot) -> int:
+    """Open specs this role may take (held or queued ones included: they may come back)."""
+    stuck = snap.board().dependency_problems  # a dependency cycle or a missing one: never claimable
+    mine = (s for s in snap.specs.values() if s.role in (None, ctx.role) and s.id not in ctx.skip)
+    return sum(1 for s in mine if s.status == "open" and s.id not in stuck)
+
+
+def no_open_task(ctx: Ctx, snap: Snapshot) -> str:
+    """Why there is nothing for this role to take at ``snap``; "" when there is a task."""
+    if any(spec.id not in ctx.skip for spec in claimable(snap.board(), ctx.role)):
+        return ""
+    if not snap.specs:
+        return "no task specs at upstream main yet (add one: harness tasks add ID --title TEXT)"
+    left = open_tasks_left(ctx, snap)
+    if not left:
+        return f"no open task for role {ctx.role}: every task spec is done or for another role"
+    return f"no claimable task for role {ctx.role}: {left} open task(s), all held, blocked or left to others"
+
+
 def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[TaskSpec | None, bool]:
     """Claim the scheduler's choice; (spec, drained). Lost races move on to the next candidate.
 
@@ -112,7 +133,6 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[T
         snap = synced if attempt == 0 else read_snapshot(ws.repo, fetch_main(ws.repo, ws.config.branch))
         tip = snap.tip
         board = snap.board()
-        stuck = board.dependency_problems
         for problem in snap.problems(board):
             if problem not in ctx.reported:  # once per loop run: the file stays broken until fixed
                 ctx.reported.add(problem)
@@ -122,12 +142,8 @@ def pick_and_claim(ctx: Ctx, event: IterationEvent, synced: Snapshot) -> tuple[T
             # Open tasks held by others (or waiting in the merge queue) may come back: wait for
             # them. Done and blocked ones will not, nor those that can never be claimed (a
             # dependency cycle, a missing dependency).
-            open_left = [
-                s
-                for s in snap.specs.values()
-                if s.status == "open" and s.role in (None, ctx.role) and s.id not in ctx.skip and s.id not in stuck
-            ]
-            return None, not open_left
+            ctx.idle_why = no_open_task(ctx, snap)
+            return None, open_tasks_left(ctx, snap) == 0
         spec = spread(ranked, ws.agent, attempt)
         try:
             claim(ws, spec.id, role=ctx.role, lease_seconds=None, tip=tip)
@@ -218,10 +234,12 @@ def _integrate_once(
         return _submit_to_queue(ctx, spec, iteration, event, state)
     picker, chosen = next_claim_picker(ctx, event)
     try:
-        gate(ctx)
-        released = release(
-            ws, spec.id, ReleaseOutcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
-        )
+        with timed(event, "gate"):
+            gate(ctx)
+        with timed(event, "push"):  # on a gated upstream: its gate's run, and its queue
+            released = release(
+                ws, spec.id, ReleaseOutcome.DONE, note=f"iteration {iteration}", claim_next=picker, move_branch=False
+            )
     except GateRefused as exc:
         if not ws.repo.is_ancestor(REMOTE_MAIN, "HEAD"):
             # Main moved between our rebase and the gate's look at it: the gate judged our
@@ -233,7 +251,7 @@ def _integrate_once(
         ctx.say(f"ERROR {spec.id}: push refused ({exc}); work kept on {ref}; this loop leaves it to others")
         event.error = str(exc)
         _drop_local_work(ws)
-        hand_back(ctx, spec.id, f"push refused: {exc}")  # the refusal (failing tests) stays with the task
+        hand_back(ctx, spec.id, f"{REFUSED_NOTE}: {exc}")  # the refusal (failing tests) stays with the task
         return IterationOutcome.REFUSED
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")
@@ -269,6 +287,17 @@ def _submit_to_queue(
     except RebaseConflict as exc:
         state["rebase"] = True
         raise retry.PushRaceLost("a conflicting change landed before the submission") from exc
+
+
+@contextmanager
+def timed(event: IterationEvent, step: str) -> Iterator[None]:
+    """Add the block's seconds to ``event.steps[step]`` (parts of the integrate step: the
+    demo's summary and the benchmarks tell the gate's time from the agents')."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        event.steps[step] = round(event.steps.get(step, 0.0) + time.monotonic() - start, 3)
 
 
 def _rebase_by_class(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome | None:

@@ -98,24 +98,25 @@ def submit(ws: Workspace, task: str, role: str, note: str = "") -> Submitted:
     replaces an earlier submission of ours for the task: the runner takes the newest.
     """
     abort_interrupted(ws.repo)  # a submission killed during its rebase must not fail the next one
+    mine = records.read_record(ws.state_dir, task)  # before reconcile: did this clone hold it?
     tip = fetch_main(ws.repo, ws.config.branch)
     snap = read_snapshot(ws.repo, tip)
     reconcile(ws, snap)
-    fenced_check_parking(ws, snap, task)
+    fenced_check_parking(ws, snap, task, mine)
     if tip is not None:
         rebase_onto(ws, "refs/remotes/origin/" + ws.config.branch)
     head = ws.repo.rev_parse("HEAD")
     work = ws.repo.commits_between(tip, "HEAD") if tip and head else 0
     if not work:
         raise HarnessError(f"{task}: nothing to submit (no commits on top of upstream main); release it instead")
-    change = release_change(ws, task, ReleaseOutcome.DONE, note, snap, extra_trailers={ROLE_TRAILER: role})
+    change = release_change(ws, task, ReleaseOutcome.DONE, note, snap, extra_trailers={ROLE_TRAILER: role}, mine=mine)
     commit = ws.repo.commit_changes(head, change.files, change.message, identity_env(ws.agent))
     ref = queue_ref(task)
     result = ws.repo.push(commit, ref, force=True)
     if result.status is not PushStatus.OK:
         lines = "; ".join(result.remote_lines) or "the upstream refused the push"
         raise HarnessError(f"{task}: could not submit to {ref}: {lines}; your commits are unchanged")
-    holder_check(ws, snap, task)
+    holder_check(ws, snap, task, mine)
     records.drop_record(ws.state_dir, task)  # the queue holds the task now
     return Submitted(task, commit, ref, work)
 

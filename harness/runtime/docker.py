@@ -26,6 +26,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from harness.errors import HarnessError, UsageError
 from harness.runtime import containerspec as cs
+from harness.runtime import fleetrecord as fr
 from harness.runtime import fleetstate as fs
 from harness.runtime import process
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
@@ -59,7 +60,8 @@ def connect() -> Any:
     except DockerException as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise EngineUnavailable(
-            f"cannot reach the Docker engine ({reason}); start dockerd (see .ci/docker-setup.sh) or set DOCKER_HOST"
+            f"cannot reach the Docker engine ({reason}); set one up as docs/docker.md says "
+            '("Setting up Docker"), or set DOCKER_HOST'
         ) from exc
 
 
@@ -211,11 +213,25 @@ class DockerRuntime:
 
     # -- down / ps / logs -------------------------------------------------------
 
+    def events(self, fleet: str) -> list[Path]:
+        """Every agent's events file, copied out of its container (running or stopped) to the
+        upstream (runtime/fleetrecord.py), where the copies outlive ``down``."""
+        state = fs.load_state(fleet)
+        if state is None:
+            return []
+        for container in self._containers(fleet):
+            with contextlib.suppress(NotFound, APIError):
+                data = fs.file_in_archive(container.get_archive(EVENTS_FILE)[0])
+                if data is not None:
+                    fr.save_events_copy(Path(state.upstream), container.labels.get(cs.LABEL_AGENT, "?"), data)
+        return fr.events_copies(Path(state.upstream))
+
     def down(self, fleet: str, timeout: float = 30.0) -> list[AgentInfo]:
         containers = self._containers(fleet)
         for container in containers:
             with contextlib.suppress(NotFound):
                 container.stop(timeout=int(timeout))  # SIGTERM, then SIGKILL after timeout
+        self.events(fleet)  # the loops' last lines, before the containers go
         state = fs.load_state(fleet)
         if state is not None:
             # Whatever a loop could not hand back in time. An unreachable upstream must not keep
@@ -244,7 +260,10 @@ class DockerRuntime:
             except HarnessError:
                 held = {}
             infos = [_with_task(i, held.get(i.agent)) for i in infos]
-        infos = [_with_iteration(i, _last_iteration(c)) for i, c in zip(infos, containers, strict=True)]
+        infos = [
+            dataclasses.replace(i, iteration=_last_iteration(c) or i.iteration)
+            for i, c in zip(infos, containers, strict=True)
+        ]
         return sorted(infos, key=lambda i: i.agent)
 
     def logs(self, fleet: str, agent: str, follow: bool = False) -> Iterator[str]:
@@ -310,17 +329,7 @@ class DockerRuntime:
 
 
 def _with_task(info: AgentInfo, tasks: list[str] | None) -> AgentInfo:
-    if not tasks:
-        return info
-    return AgentInfo(
-        agent=info.agent,
-        role=info.role,
-        state=info.state,
-        task=",".join(tasks),
-        iteration=info.iteration,
-        uptime_seconds=info.uptime_seconds,
-        handle=info.handle,
-    )
+    return dataclasses.replace(info, task=",".join(tasks)) if tasks else info
 
 
 def _last_iteration(container: Any) -> int | None:
@@ -338,10 +347,6 @@ def _last_iteration(container: Any) -> int | None:
         return IterationEvent.from_json(json.loads(result.output.decode())).iteration
     except (APIError, ValueError, TypeError):
         return None
-
-
-def _with_iteration(info: AgentInfo, iteration: int | None) -> AgentInfo:
-    return dataclasses.replace(info, iteration=iteration) if iteration is not None else info
 
 
 def _uptime(started_at: str) -> float | None:
@@ -366,26 +371,9 @@ def _explain(exc: APIError) -> str:
 def import_rootfs(tarball: Path, tag: str) -> str:
     """``docker import``: a root filesystem tarball becomes an image; returns its id."""
     repository, _, version = tag.partition(":")
-    result = connect().api.import_image_from_file(str(tarball), repository=repository, tag=version or "latest")
-    return str(result).strip().splitlines()[-1] if result else tag
-
-
-def build_image(context: Path, tag: str, buildargs: dict[str, str], network: str | None = None) -> list[str]:
-    """``docker build`` of ``context``; the build's output lines, or one clear error line."""
-    from docker.errors import BuildError
-
     client = connect()
-    try:
-        _, stream = client.images.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, network_mode=network
-        )
-    except BuildError as exc:
-        lines = [str(chunk.get("stream", "")).rstrip() for chunk in exc.build_log if chunk.get("stream")]
-        last = next((line for line in reversed(lines) if line.strip()), str(exc))
-        raise HarnessError(f"docker build of {tag} failed: {exc.msg}; last output: {last}") from exc
-    except APIError as exc:
-        raise HarnessError(f"docker build of {tag} failed: {_explain(exc)}") from exc
-    return [str(chunk["stream"]).rstrip() for chunk in stream if chunk.get("stream", "").strip()]
+    client.api.import_image_from_file(str(tarball), repository=repository, tag=version or "latest")
+    return str(client.images.get(tag).id)  # the import's own answer is JSON progress, not the id
 
 
 def image_exists(tag: str) -> bool:

@@ -21,10 +21,14 @@ import signal
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError, UsageError
 from harness.git.repo import GitRepo
 from harness.runtime import process
+
+if TYPE_CHECKING:
+    from harness.config import Config
 
 STATE_FILE = "state.json"
 
@@ -90,6 +94,17 @@ def forget_fleet(fleet: str) -> None:
     shutil.rmtree(fleet_dir(fleet), ignore_errors=True)
 
 
+def file_in_archive(archive: Iterable[bytes]) -> bytes | None:
+    """The one file in a tar stream (what ``get_archive`` of a file gives)."""
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(b"".join(archive))) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile()), None)
+        source = tar.extractfile(member) if member is not None else None
+        return source.read() if source is not None else None
+
+
 def stop_watcher(pid: int | None) -> None:
     """SIGTERM the watcher ``up`` started, if that pid is still our watcher (pids get reused)."""
     if pid is None:
@@ -152,12 +167,22 @@ def check_roles(upstream: Path, roles: Iterable[str]) -> None:
 
 
 def known_roles(upstream: Path) -> set[str]:
-    from harness.config import CONFIG_NAME, parse_config
-    from harness.git.repo import GitRepo
-
     repo = GitRepo(upstream)
     prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
     known = {Path(p).stem for p in prompts if p.endswith(".md")}
-    text = repo.run("show", f"main:{CONFIG_NAME}", check=False)
-    config = parse_config(text.stdout if text.returncode == 0 else None, f"{upstream}:main:{CONFIG_NAME}")
-    return known | set(config.roles)
+    return known | set(upstream_config(upstream).roles)
+
+
+def upstream_config(upstream: Path) -> Config:
+    """harness.yaml as upstream main has it: what every agent's clone will read."""
+    from harness.config import CONFIG_NAME, parse_config
+
+    text = GitRepo(upstream).run("show", f"main:{CONFIG_NAME}", check=False)
+    return parse_config(text.stdout if text.returncode == 0 else None, f"{upstream}:main:{CONFIG_NAME}")
+
+
+def configured_backend(upstream: Path) -> str:
+    """``agent.backend`` of upstream main's harness.yaml (the loop's default when unset)."""
+    from harness.loop.config import read_agent_settings
+
+    return read_agent_settings(upstream_config(upstream)).backend

@@ -35,6 +35,7 @@ AGENT_CLIS = ("claude", "codex", "gemini")
 DEBOOTSTRAP_TIMEOUT = 3600.0
 TAR_TIMEOUT = 600.0
 PIP_TIMEOUT = 1800.0
+_BUILD_NOISE = ("Removing intermediate container", "--->", "Step ", "Running in ")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def build(
     wheel_dir: Path | None = None,
 ) -> BuildResult:
     """Build the agent image ``tag`` FROM ``base`` with harness installed from host-built wheels."""
-    from harness.runtime.docker import build_image, connect, image_exists
+    from harness.runtime.docker import connect, image_exists
 
     connect()
     bad = [c for c in agent_clis if c not in AGENT_CLIS]
@@ -121,6 +122,32 @@ def build(
         # Agent CLIs come from Debian and npm at build time: that build needs a network.
         lines = build_image(context, tag, args, network="bridge" if agent_clis else "none")
     return BuildResult(tag, names, lines)
+
+
+def build_image(context: Path, tag: str, buildargs: dict[str, str], network: str | None = None) -> list[str]:
+    """``docker build`` of ``context``; the build's output lines, or one clear error line."""
+    from docker.errors import APIError, BuildError
+
+    from harness.runtime.docker import connect
+
+    client = connect()
+    try:
+        _, stream = client.images.build(
+            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, network_mode=network
+        )
+    except BuildError as exc:
+        # The builder colours a step's stderr: without the escapes, pip's lines are plain text.
+        raw = "".join(str(chunk.get("stream", "")) for chunk in exc.build_log)
+        lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", raw).splitlines()]
+        # pip's or apt's own error, not the builder's "Removing intermediate container" after it.
+        said = [ln for ln in lines if ln.startswith(("ERROR", "E: ", "error:", "fatal:"))]
+        last = (said or [ln for ln in lines if ln and not ln.startswith(_BUILD_NOISE)] or [str(exc)])[-1]
+        step = re.sub(r"^The command '.*' returned", "a step returned", str(exc.msg).strip().splitlines()[0])
+        raise HarnessError(f"docker build of {tag} failed ({step}): {last}") from exc
+    except APIError as exc:
+        why = str(getattr(exc, "explanation", None) or exc).splitlines()[0]
+        raise HarnessError(f"docker build of {tag} failed: {why}") from exc
+    return [str(chunk["stream"]).rstrip() for chunk in stream if chunk.get("stream", "").strip()]
 
 
 def fetch_wheels(dest: Path) -> None:

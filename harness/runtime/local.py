@@ -33,6 +33,7 @@ from harness.errors import HarnessError
 from harness.git.repo import GitRepo
 from harness.runtime import process
 from harness.runtime.base import AgentInfo, FleetSpec, agent_ids
+from harness.runtime.fleetstate import check_roles
 
 FLEET_FILE = "fleet.json"
 LAUNCH_TIMEOUT = 300.0  # from "start these loops" to their pids: imports and forks, on a busy machine
@@ -56,12 +57,15 @@ def state_root() -> Path:
 
 
 class LocalRuntime:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, directory: Path | None = None) -> None:
         self.root = root or state_root()
+        self.directory = directory  # the fleet directory, when the fleet record names it
 
     # -- where fleets live ---------------------------------------------------------
 
     def fleet_dir(self, fleet: str) -> Path:
+        if self.directory is not None:
+            return self.directory
         pointer = self.root / f"{fleet}.path"
         return Path(pointer.read_text().strip()) if pointer.exists() else self.root / fleet
 
@@ -79,6 +83,7 @@ class LocalRuntime:
             raise HarnessError(f"fleet {spec.name} is already running in {directory}; run `harness down` first")
         if not spec.upstream.exists():
             raise HarnessError(f"{spec.upstream}: no such upstream; pass --upstream PATH or run in a clone")
+        check_roles(spec.upstream, spec.roles)  # as the Docker runtime does: a typo starts no loop
         directory.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         if directory != self.root / spec.name:
@@ -113,11 +118,15 @@ class LocalRuntime:
         for agent in agents:
             if is_running(agent.pid):
                 process.signal_group(agent.pid, signal.SIGKILL)  # each loop leads its own group
-                _hand_back(agent)
+            _hand_back(agent)  # killed, or gone with a lock it meant to hand back later: no-op if none
         return self.ps(fleet)
 
     def ps(self, fleet: str) -> list[AgentInfo]:
         return [_info(a) for a in self._agents(fleet)]
+
+    def events(self, fleet: str) -> list[Path]:
+        """Every agent's events file (one line per iteration), present or not yet."""
+        return [Path(a.events) for a in self._agents(fleet)]
 
     def logs(self, fleet: str, agent: str, follow: bool = False) -> Iterator[str]:
         match = [a for a in self._agents(fleet) if a.agent == agent]
@@ -225,7 +234,8 @@ def is_running(pid: int) -> bool:
 
 
 def _hand_back(agent: LocalAgent) -> None:
-    """A loop we had to SIGKILL may have held a lock: hand it back in its name."""
+    """A loop we had to SIGKILL, or one that stopped between a failed iteration and its
+    recovery, may still hold a lock: hand it back in its name."""
     from harness.locks import records
     from harness.locks.release import hand_back
     from harness.workspace import open_workspace
@@ -233,7 +243,7 @@ def _hand_back(agent: LocalAgent) -> None:
     try:
         ws = open_workspace(Path(agent.clone), agent.agent)
         for record in records.all_records(ws.state_dir):
-            hand_back(ws, record.task, "its loop was killed by harness down")
+            hand_back(ws, record.task, "its loop was stopped by harness down")
     except HarnessError:
         pass  # unreachable: the lease and the reclaim rule take over
 
@@ -244,12 +254,14 @@ def _info(agent: LocalAgent) -> AgentInfo:
 
     alive = is_running(agent.pid)
     events = read_events(Path(agent.events)).events
-    held = [record.task for record in records.all_records(Path(agent.clone) / ".git" / "harness")]
+    # The task it holds now: held claims only (a pending one may still lose its race).
+    claims = records.all_records(Path(agent.clone) / ".git" / "harness")
+    held = [r.task for r in claims if r.state is records.ClaimState.HELD]
     return AgentInfo(
         agent=agent.agent,
         role=agent.role,
         state="running" if alive else "exited",
-        task=held[0] if held and alive else None,
+        task=",".join(held) if held and alive else None,
         iteration=len(events),
         uptime_seconds=time.time() - agent.started_at if alive else None,
         handle=str(agent.pid),

@@ -9,12 +9,14 @@ regression (no extra run: the gate does the re-runs).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config import read_suite_settings
+from harness.errors import ConfigError
 from harness.gate.baseline import BaselineStore
 from harness.testing import output
 from harness.testing.model import RunResult
@@ -30,19 +32,40 @@ class AgentReport:
     json: dict[str, Any]
 
 
-def run_for_agent(ws: Workspace, fast: bool, fraction: float | None, seed: str | None, say: Say) -> AgentReport:
+def run_for_agent(
+    ws: Workspace, fast: bool, fraction: float | None, seed: str | None, say: Say, who: str | None = None
+) -> AgentReport:
+    """``who``: whose sample this is (the seed's default and the key of the last failures):
+    the agent, or for a person their git identity (``person``), so a person's ``--fast``
+    compares like with like from run to run as an agent's does."""
+    if "tests" not in ws.config.raw:
+        from harness.resources import doc_path
+
+        raise ConfigError(
+            f"{ws.config.path}: no tests configured; add a `tests:` section (runner: pytest, files or junit), "
+            f"see {doc_path('config.md') or 'docs/config.md'}"
+        )
     settings = read_suite_settings(ws.config)
     chosen = check_fraction(fraction if fraction is not None else settings.fast_fraction) if fast else None
+    who = who or ws.agent
     state = ws.state_dir / "tests"
-    last = state / f"last-{ws.agent}.json"
-    log = state / f"{ws.agent}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    run = run_suite(
-        ws.root, settings, log, fraction=chosen, seed=seed or ws.agent, always=_last_failures(last), say=say
-    )
+    key = re.sub(r"[^A-Za-z0-9._-]+", "_", who)
+    last = state / f"last-{key}.json"
+    log = state / f"{key}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    run = run_suite(ws.root, settings, log, fraction=chosen, seed=seed or who, always=_last_failures(last), say=say)
     _remember(last, run)
     regressions = _regressions(ws, run)
     lines = output.report_lines(run, regressions, max_errors=settings.max_errors)
     return AgentReport(run, lines, output.to_json(run, regressions))
+
+
+def person(ws: Workspace) -> str | None:
+    """A person's identity for their sample: git's user.email, else user.name."""
+    for key in ("user.email", "user.name"):
+        found = ws.repo.run("config", "--get", key, check=False)
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.decode(errors="replace").strip()
+    return None
 
 
 def _last_failures(path: Path) -> list[str]:

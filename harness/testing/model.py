@@ -76,10 +76,14 @@ def merge(results: Iterable[TestResult]) -> dict[str, TestResult]:
     return merged
 
 
-def one_line(text: str, limit: int = 200) -> str:
-    """The first meaningful line of ``text``, cut to ``limit`` characters."""
+def one_line(text: str, limit: int = 300) -> str:
+    """The first meaningful line of ``text``; a longer one keeps its head and its tail (an
+    assertion's two sides, a message's last words) around a " … " in the middle."""
     for line in text.splitlines():
         if line.strip():
             line = line.strip()
-            return line if len(line) <= limit else line[: limit - 1] + "…"
+            if len(line) <= limit:
+                return line
+            head = (limit - 3) * 2 // 3
+            return f"{line[:head]} … {line[len(line) - (limit - 3 - head) :]}"
     return ""

@@ -99,6 +99,7 @@ def place(root: Path, sandbox: Sandbox | None) -> Iterator[Place]:
 
 _VERBOSE = re.compile(r"^(\S.*::\S.*?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 _SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - (.*))?$")
+WIDE_COLUMNS = 1000
 _NO_REASON = {"FAILED": "failed", "ERROR": "could not be collected or set up (see log)"}
 _PYTEST_OUTCOME = {
     "PASSED": Outcome.PASSED,
@@ -134,7 +135,10 @@ class PytestRunner:
         argv = [*self.base, "-v", "-rA", "--tb=short", "--continue-on-collection-errors"]
         argv += ["-o", "console_output_style=classic", *targets]
         with Ticker(progress, len(targets), self.settings.progress_seconds):
-            done = proc.run(argv, root, self.settings.total_timeout_seconds)
+            # pytest trims each summary line (FAILED id - reason) to the terminal's width,
+            # cutting the reason mid-expression; a wide "terminal" keeps it whole.
+            env = proc.child_env({"COLUMNS": str(WIDE_COLUMNS)})
+            done = proc.run(argv, root, self.settings.total_timeout_seconds, env)
         log.write(done.output)
         results = parse_pytest_output(done.output)
         if done.returncode is None:
