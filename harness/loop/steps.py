@@ -209,7 +209,9 @@ def integrate_and_release(ctx: Ctx, spec: TaskSpec, iteration: int, event: Itera
     # rebases and pushes by itself: one fetch and one rebase less inside the race window.
     # Our own rebase by conflict class runs first when the gate must judge rebased commits,
     # and after the release reported a conflict.
-    state = {"rebase": gate_configured(ctx)}
+    # With the merge queue the submission rebases by itself and the runner tests the result:
+    # our own rebase comes only after the submission reported a conflict.
+    state = {"rebase": gate_configured(ctx) and not queue_enabled(ctx)}
     try:
         return retry.run(
             retry.push_race(INTEGRATE_DEADLINE_SECONDS), lambda: _integrate_once(ctx, spec, iteration, event, state)
@@ -279,7 +281,7 @@ def _submit_to_queue(
         hand_back(ctx, spec.id, f"the fast sample found {len(regressions)} regression(s)")
         return IterationOutcome.REFUSED
     try:
-        return submit_work(ctx, spec, iteration, event)
+        outcome = submit_work(ctx, spec, iteration, event)
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")
         event.error = str(exc)
@@ -287,6 +289,10 @@ def _submit_to_queue(
     except RebaseConflict as exc:
         state["rebase"] = True
         raise retry.PushRaceLost("a conflicting change landed before the submission") from exc
+    # The work is on its queue ref now: the clone goes back to main, so the next sync finds
+    # nothing unpushed to park (and the next session starts from the tip, not from this work).
+    _drop_local_work(ctx.ws)
+    return outcome
 
 
 @contextmanager
