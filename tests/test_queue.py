@@ -166,14 +166,16 @@ def test_a_conflicting_submission_is_handed_back_with_the_file_named(queued: Wor
     assert spec(queued, lost)["status"] == "open" and locks(queued) == []
 
 
-def test_kill_9_of_the_runner_mid_batch_loses_nothing_and_a_new_runner_finishes(queued: WorkRepo) -> None:
+def test_kill_9_of_the_runner_mid_batch_loses_nothing_and_a_new_runner_finishes(
+    queued: WorkRepo, shared_dir: Path
+) -> None:
     clone = queued.first_clone
-    gate_open = queued.base / "gate-open"
+    gate_open = shared_dir / "gate-open"  # where the sandboxed tests (another uid) can see it
     commit_file(clone, "t/slow.sh", f"while [ ! -e '{gate_open}' ]; do sleep 0.05; done\n", "a test that waits")
     subprocess.run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=clone, check=True)
+    gate_open.touch()  # the push's own gate run passes; the batch's will wait
     pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone, capture_output=True, text=True)
     assert pushed.returncode == 0, pushed.stderr
-    gate_open.touch()  # the push's own gate run passes; the batch's will wait
     submit_all(queued, {t: (f"src/{t}.txt", f"{t}\n") for t in TASKS[:4]})
     gate_open.unlink()
     runner = subprocess.Popen(
@@ -187,6 +189,50 @@ def test_kill_9_of_the_runner_mid_batch_loses_nothing_and_a_new_runner_finishes(
     result = run_queue(queued)
     assert result.returncode == 0, result.stderr
     assert all(spec(queued, t)["status"] == "done" for t in TASKS[:4]) and queue_refs(queued) == []
+
+
+def test_a_batch_tested_on_a_batch_under_test_runs_the_suite_once(queued: WorkRepo, shared_dir: Path) -> None:
+    """Speculation: t2's batch is built on t1's head while t1's is under test, and its own run
+    ends first. Its base has no baseline yet: it waits for t1's verdict (the same tree,
+    measured once) instead of running the suite there a second time."""
+    clone = queued.first_clone
+    first, second = shared_dir / "open-t1", shared_dir / "open-t2"  # sandboxed tests can see these
+    slow = f"f={first}; [ -e src/t2.txt ] && f={second}; while [ ! -e $f ]; do sleep 0.05; done\n"
+    commit_file(clone, "t/slow.sh", slow, "a test that waits for the test to let it finish")
+    subprocess.run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=clone, check=True)
+    first.touch()
+    pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone, capture_output=True, text=True)
+    assert pushed.returncode == 0, pushed.stderr
+    first.unlink()  # from here on t1's tree waits for open-t1, t2's (which has src/t2.txt) for open-t2
+    runs_before = len(gate_runs(queued))
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "harness", "queue", "run"], cwd=clone, start_new_session=True, stdout=subprocess.PIPE
+    )
+    try:
+        assert submit(queued, "t1", "src/t1.txt", "t1\n").returncode == 0
+        wait_until(lambda: under_test(queued) == ["t1"], "t1's batch under test")
+        assert submit(queued, "t2", "src/t2.txt", "t2\n").returncode == 0
+        wait_until(lambda: under_test(queued) == ["t1", "t2"], "t2 tested on top of t1")
+        second.touch()
+        wait_until(lambda: len(gate_runs(queued)) > runs_before, "t2's own run to end (t1's still waits)")
+        first.touch()
+        wait_until(lambda: not queue_refs(queued), "both batches to land")
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=60)
+    assert [queued.upstream_file(f"src/{t}.txt") for t in ("t1", "t2")] == ["t1\n", "t2\n"]
+    runs = [str(entry["run"]) for entry in gate_runs(queued)[runs_before:] if entry["full"]]
+    assert len(runs) == 2 and all(run.startswith("gate-") for run in runs), runs
+
+
+def under_test(work: WorkRepo) -> list[str]:
+    testing = journal_or_empty(work).get("testing") or []
+    return [str(entry["task"]) for entry in testing]  # type: ignore[attr-defined]
+
+
+def gate_runs(work: WorkRepo) -> list[dict[str, object]]:
+    path = work.upstream / "harness" / "gate-runs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def journal_or_empty(work: WorkRepo) -> dict[str, object]:
@@ -247,6 +293,8 @@ def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) 
         runner.send_signal(signal.SIGTERM)
         runner.wait(timeout=60)
     assert loop.returncode == 0, loop.stdout + loop.stderr
+    # A submission is not unpushed work: the next iteration parks nothing and says no ERROR.
+    assert "ERROR" not in loop.stdout and "parked" not in loop.stdout, loop.stdout
     events = (agent / "agent_logs" / "events.jsonl").read_text().splitlines()
     # Each task submitted and the loop went straight on; it ended once the runner landed them.
     assert [json.loads(line)["outcome"] for line in events] == ["queued", "queued", "queued"]

@@ -238,7 +238,6 @@ def _run_and_judge(
     say: Say,
 ) -> Decision:
     suite, gate = config.suite, config.gate
-    old_baseline = baseline_for(site, old, suite, say)
     tree_a = overlay(site.repo, new, work.old_form, site.scratch / f"tree-{new[:12]}")
     say(f"gate: testing {new[:12]} with the verifier of {old[:12]}")
     run_a = run_in(site, tree_a, suite, f"gate-{new[:12]}", say)
@@ -249,6 +248,9 @@ def _run_and_judge(
         return run_in(site, tree_a, suite, f"rerun-{new[:12]}", None, ids)
 
     run_b, rerun_b = new_forms(site, new, suite, verifier, work, say)
+    # Asked for after the runs: a merge queue testing on top of a batch still under test
+    # waits here for that batch's result, which is the old tip's baseline (runs.py).
+    old_baseline = baseline_for(site, old, suite, say)
     verdict = judge(old_baseline, run_a, rerun_a, gate)
     lines = _regression_lines(run_a, verdict, suite)
     headlines = []

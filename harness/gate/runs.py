@@ -51,6 +51,9 @@ class GateSite:
     protect: tuple[Path, ...] = ()  # what the sandboxed tests must not write: the upstream, a clone
     isolate: bool = True  # False only to measure what the sandbox costs (benchmarks/gate_isolation.py)
     say: Say = _quiet  # where the sandbox reports: its WARNING, processes that outlived a run
+    # A baseline another check is measuring now (the merge queue's batch under test, whose
+    # head the next batch is built on): waits for it; None when there is none to wait for.
+    pending: Callable[[str], Baseline | None] | None = None
 
     @cached_property
     def sandbox(self) -> Sandbox | None:
@@ -141,6 +144,9 @@ def baseline_for(site: GateSite, old: str | None, suite: SuiteSettings, say: Say
         say(f"gate: {old[:12]} changed only lock files; it inherits the baseline of the tip it was claimed on")
         site.write.save(found)
         return found
+    awaited = site.pending(old) if site.pending is not None else None
+    if awaited is not None:
+        return awaited
     # First gated push after install (or a tip made before the gate): measure the old tip.
     say(f"gate: no baseline for {old[:12]} yet; running the suite there once")
     tree = overlay(site.repo, old, {}, site.scratch / f"tree-{old[:12]}")

@@ -3,7 +3,10 @@ a direct push (the old tip's tests, configuration and baseline), run by the queu
 
 Baselines of bookkeeping tips (a claim, a hand-back: only locks and specs changed) are
 inherited from the nearest first-parent ancestor that has one, never measured again: a
-landed change costs one suite run, not two.
+landed change costs one suite run, not two. A batch tested speculatively on the head of a
+batch still under test waits for that batch's verdict, which is the baseline of its base
+(``pending``), instead of measuring the base a second time; a red verdict makes the
+speculative batch worthless (the runner discards it), so its check stops there.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.gate.baseline import BaselineStore
+from harness.gate.baseline import Baseline, BaselineStore
 from harness.gate.check import scratch_dir
 from harness.gate.judge import judge_push
 from harness.gate.runs import GateSite
@@ -31,6 +34,11 @@ class Judgement:
     ok: bool
     lines: tuple[str, ...]  # ERROR lines when refused
     seconds: float = 0.0
+    run_seconds: float = 0.0  # of the batch's own suite run (no baseline, no waiting): 0 when none ran
+
+
+class Superseded(HarnessError):
+    """The batch under this one failed: this check's result would be thrown away."""
 
 
 class Verifier:
@@ -43,8 +51,27 @@ class Verifier:
         self.say = say
         self.suite_runs = 0
         self._lock = threading.Lock()
+        self._under_test: dict[str, threading.Event] = {}  # heads being judged now
+        self._failed: set[str] = set()  # heads judged red (a batch built on one is worthless)
 
     def judge(self, base: str, head: str, role: str) -> Judgement:
+        # Announced at once (the pool starts every flight as it is submitted): a check built
+        # on ``head`` reaches its baseline only after its own runs, and then waits for ours.
+        with self._lock:
+            self._under_test.setdefault(head, threading.Event())
+        judgement = Judgement(False, ("ERROR gate: the check ended early",))
+        try:
+            judgement = self._judge(base, head, role)
+            return judgement
+        finally:
+            with self._lock:
+                done = self._under_test.pop(head, None)
+                if not judgement.ok:
+                    self._failed.add(head)
+            if done is not None:
+                done.set()
+
+    def _judge(self, base: str, head: str, role: str) -> Judgement:
         started = time.monotonic()
         repo = open_upstream(self.upstream)  # its own object reader: judges run in threads
         self.inherit_bookkeeping_baseline(repo, base)
@@ -52,7 +79,13 @@ class Verifier:
             self.suite_runs += 1
         with scratch_dir(self.state / "tmp") as scratch:
             site = GateSite(
-                repo=repo, stores=(), write=self.baselines, scratch=scratch, role=role, protect=(self.upstream,)
+                repo=repo,
+                stores=(),
+                write=self.baselines,
+                scratch=scratch,
+                role=role,
+                protect=(self.upstream,),
+                pending=self._verdict_of,
             )
             try:
                 decision = judge_push(site, base, head, _quiet)
@@ -62,7 +95,21 @@ class Verifier:
             return Judgement(False, (decision.headline, *decision.errors), time.monotonic() - started)
         if decision.baseline is not None:
             self.baselines.save(decision.baseline)
-        return Judgement(True, (), time.monotonic() - started)
+        ran = decision.run.seconds if decision.run is not None else 0.0
+        return Judgement(True, (), time.monotonic() - started, ran)
+
+    def _verdict_of(self, base: str) -> Baseline | None:
+        """The baseline of ``base`` once the check of ``base`` under way ends; None when none is."""
+        with self._lock:
+            running = self._under_test.get(base)
+        if running is None:
+            return None
+        running.wait()
+        with self._lock:
+            failed = base in self._failed
+        if failed:
+            raise Superseded(f"the batch at {base[:12]} under this one failed; this batch is tested again")
+        return self.baselines.load(base)  # None when its verifier changed: measured under the new one
 
     def inherit_bookkeeping_baseline(self, repo: GitRepo, tip: str) -> None:
         if self.baselines.load(tip) is not None:
