@@ -38,6 +38,7 @@ UNDECIDED_LIMIT = 3  # a submission whose batch keeps failing flakily is refused
 class Flight:
     batch: Batch
     future: Future[Judgement]
+    started: float  # time.monotonic()
 
 
 def state_dir(upstream: Path) -> Path:
@@ -80,6 +81,7 @@ class Runner:
         self.pool = ThreadPoolExecutor(settings.runs_at_once(), thread_name_prefix="queue-test")
         self.flights: list[Flight] = []
         self.tries: dict[str, int] = {}  # submission commit -> undecided outcomes so far
+        self.run_seconds = 0.0  # how long a batch's check takes, recently (0: not known yet)
         self._seen: tuple[object, ...] | None = None
 
     # -- the loop ----------------------------------------------------------------------
@@ -122,6 +124,7 @@ class Runner:
         except FutureTimeout:
             return started
         self.flights.pop(0)
+        self._learn(judgement)
         if judgement.ok:
             self._land(first.batch)
         else:
@@ -165,7 +168,7 @@ class Runner:
         flying = {s.task for f in self.flights for s in f.batch.members}
         pending = [s for s in subs if s.task not in flying]
         started = False
-        while pending and len(self.flights) < self.settings.runs_at_once():
+        while pending and len(self.flights) < self.settings.runs_at_once() and self._may_start():
             role = pending[0].role
             group = [s for s in pending if s.role == role][: self.settings.batch_size]
             pending = [s for s in pending if s not in group]
@@ -179,13 +182,33 @@ class Runner:
                 continue
             names = ", ".join(s.task for s in batch.members[:8]) + (" ..." if len(batch.members) > 8 else "")
             self.say(f"queue: testing {len(batch.members)} submission(s) on {base[:12]}: {names}")
-            self.flights.append(Flight(batch, self.pool.submit(self.verifier.judge, base, batch.head, role)))
+            future = self.pool.submit(self.verifier.judge, base, batch.head, role)
+            self.flights.append(Flight(batch, future, time.monotonic()))
             self.journal.batches += 1
             started = True
         if started:
             self.journal.set_testing(s for f in self.flights for s in f.batch.members)
             self._sync_journal()
         return started
+
+    def _may_start(self) -> bool:
+        """Whether another batch may start now. With nothing under test, always. A speculative
+        batch waits until the last one has run for its share of a check (check time / runs at
+        once): runs that start together end together, and a batch of one started just after
+        another holds its slot for a whole check while the next arrivals wait for a slot (the
+        fleet's last submissions, most of all). Staggered, the slots still never stand idle
+        while work waits, so a backlog drains as fast as without the wait."""
+        if not self.flights:
+            return True
+        share = self.run_seconds / self.settings.runs_at_once()
+        return time.monotonic() - self.flights[-1].started >= share
+
+    def _learn(self, judgement: Judgement) -> None:
+        """Keep ``run_seconds`` near recent suite runs (a check that had to measure a baseline
+        or wait for the batch under it took longer than the next one will)."""
+        if judgement.run_seconds:
+            seen = judgement.run_seconds
+            self.run_seconds = seen if not self.run_seconds else 0.7 * self.run_seconds + 0.3 * seen
 
     def _land(self, batch: Batch) -> None:
         landed = land(self.repo, self.branch, batch, self.verifier.baselines)
