@@ -26,5 +26,3 @@ def settings_at_tip(upstream: Path, branch: str = "main") -> QueueConfig:
             (Path(scratch) / CONFIG_NAME).write_bytes(blob)
         config = load_config(Path(scratch))
     return QueueConfig(config.branch, read_queue_settings(config))
-
-
