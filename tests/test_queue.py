@@ -303,6 +303,33 @@ def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) 
     assert 1 <= int(journal(queued)["suite_runs"]) <= 3  # type: ignore[call-overload]
 
 
+def test_a_loop_submission_carries_its_next_claim_in_the_same_push(queued: WorkRepo, tmp_path: Path) -> None:
+    """One trip through the upstream per iteration, as without the queue: each submission's
+    push also claims the next task (the first claim and the last submission go alone)."""
+    clone = queued.first_clone
+    for t in ("w1", "w2", "w3"):
+        (clone / "tasks" / f"{t}.yaml").write_text(f"title: {t}\nbody: |\n  @write src/{t}.txt\n  {t}\n  @end\n")
+    git(clone, "rm", "-q", *[f"tasks/{t}.yaml" for t in TASKS])
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "three tasks for the builtin agent")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    agent = queued.clone("loop")
+    pushes = tmp_path / "pushes"  # one line per receive-pack the agent's clone starts
+    git(agent, "config", "remote.origin.receivepack", f"echo push >> {pushes}; git-receive-pack")
+    loop = run_harness(
+        "loop", "--role", "core-dev", "--backend", "builtin", "--agent", "a1", "--max-iterations", "3",
+        cwd=agent, env={"HARNESS_ROLE": "core-dev"}, timeout=300,
+    )  # fmt: skip
+    assert loop.returncode == 0, loop.stdout + loop.stderr
+    events = [json.loads(line) for line in (agent / "agent_logs" / "events.jsonl").read_text().splitlines()]
+    assert [e["outcome"] for e in events] == ["queued", "queued", "queued"]
+    assert sorted(ref.rsplit("/", 1)[1] for ref in queue_refs(queued)) == ["w1", "w2", "w3"]
+    # claim w1; w1's submission + claim of w2; w2's + claim of w3; w3's alone: 4 pushes, not 6.
+    assert len(pushes.read_text().splitlines()) == 4, loop.stdout
+    assert run_queue(queued).returncode == 0
+    assert [queued.upstream_file(f"src/{t}.txt") for t in ("w1", "w2", "w3")] == ["w1\n", "w2\n", "w3\n"]
+
+
 def test_status_shows_a_submitted_task_as_queued_and_queue_status_lists_it(queued: WorkRepo) -> None:
     assert submit(queued, "t1", "src/t1.txt", "t1\n").returncode == 0
     shown = run_harness("status", "--json", cwd=queued.clone("viewer"))

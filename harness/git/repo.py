@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -312,8 +312,15 @@ class GitRepo:
         self, src: str, dst: str, force: bool = False, timeout: float | None = None, detach: bool = False
     ) -> PushResult:
         """Push without asking git to retry; ``detach`` for a local upstream (spawn.py)."""
-        refspec = f"{'+' if force else ''}{src}:{dst}"
-        argv = ["push", "--porcelain", "origin", refspec]
+        return self.push_atomic(((src, dst, force),), timeout=timeout, detach=detach)
+
+    def push_atomic(
+        self, refspecs: Sequence[tuple[str, str, bool]], timeout: float | None = None, detach: bool = False
+    ) -> PushResult:
+        """Push (src, dst, force) refspecs all or none: one outcome for the lot."""
+        atomic = ["--atomic"] if len(refspecs) > 1 else []
+        specs = [f"{'+' if force else ''}{src}:{dst}" for src, dst, force in refspecs]
+        argv = ["push", "--porcelain", *atomic, "origin", *specs]
         proc = self.run(*argv, check=False, timeout=timeout, detach=detach)
         lock = stalelocks.reported_lock(proc.stderr.decode(errors="replace"))
         return push_outcome(argv, proc, lock_is_ours=lock is not None and self.owns_lock(lock))

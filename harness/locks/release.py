@@ -200,7 +200,7 @@ def _release_with_work(
             based_on[:] = [tip] if tip else []
         change = release_change(ws, task, outcome, note, snap, mine=mine)
         commit = ws.repo.commit_changes(ws.repo.rev_parse("HEAD"), change.files, change.message, env)
-        planned = _plan_next_claim(ws, claim_next, commit)
+        planned = plan_next_claim(ws, claim_next, commit)
         if planned is not None:
             commit = ws.repo.commit_changes(commit, planned[0].files, planned[0].message, env)
         try:
@@ -223,14 +223,12 @@ def _release_with_work(
         return commit, None
 
 
-def _plan_next_claim(
-    ws: Workspace, claim_next: NextClaim | None, release_commit: str
-) -> tuple[Change, ClaimResult] | None:
-    """The next task's claim, decided at the state our release commit creates (its objects
-    are local, so no fetch); None when there is nothing to claim or it cannot be claimed."""
+def plan_next_claim(ws: Workspace, claim_next: NextClaim | None, at: str) -> tuple[Change, ClaimResult] | None:
+    """The next task's claim, decided at commit ``at`` (the state our release commit creates:
+    its objects are local, so no fetch); None when there is nothing to claim or it cannot be."""
     if claim_next is None:
         return None
-    snap = read_snapshot(ws.repo, release_commit)
+    snap = read_snapshot(ws.repo, at)
     request = claim_next(snap)
     if request is None:
         return None

@@ -281,7 +281,7 @@ def _submit_to_queue(
         hand_back(ctx, spec.id, f"the fast sample found {len(regressions)} regression(s)")
         return IterationOutcome.REFUSED
     try:
-        outcome = submit_work(ctx, spec, iteration, event)
+        outcome = submit_work(ctx, spec, iteration, event, next_claim_picker(ctx, event))
     except Fenced as exc:
         ctx.say(f"ERROR {spec.id}: {exc}")
         event.error = str(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from harness.config import QueueSettings, read_queue_settings
 from harness.errors import ConfigError
+from harness.locks.release import NextClaim
 from harness.loop.context import Ctx
 from harness.loop.events import IterationEvent, IterationOutcome
 from harness.queue.submission import submit
@@ -37,9 +38,20 @@ def fast_sample_regressions(ctx: Ctx) -> list[str]:
     return [line for line in report.lines if "regression:" in line]
 
 
-def submit_work(ctx: Ctx, spec: TaskSpec, iteration: int, event: IterationEvent) -> IterationOutcome:
-    """Submit to the queue; the outcome ("queued"). Raises what ``submit`` raises."""
-    submitted = submit(ctx.ws, spec.id, ctx.role, note=f"iteration {iteration}")
+def submit_work(
+    ctx: Ctx,
+    spec: TaskSpec,
+    iteration: int,
+    event: IterationEvent,
+    next_claim: tuple[NextClaim | None, dict[str, TaskSpec]],
+) -> IterationOutcome:
+    """Submit to the queue, with the next claim in the same push when the loop goes on
+    (``next_claim``: the scheduler's picker and the specs it chose); the outcome ("queued").
+    Raises what ``submit`` raises."""
+    picker, chosen = next_claim
+    submitted = submit(ctx.ws, spec.id, ctx.role, note=f"iteration {iteration}", claim_next=picker)
     event.commits_pushed = submitted.work_commits
     ctx.say(f"{spec.id}: submitted {submitted.work_commits} commit(s) to the merge queue ({submitted.ref})")
+    if submitted.next_claim is not None:
+        ctx.preclaimed = chosen[submitted.next_claim.task]
     return IterationOutcome.QUEUED

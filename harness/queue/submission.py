@@ -12,13 +12,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, LockHeld
 from harness.git.leftovers import abort_interrupted
-from harness.git.publish import fetch_main
+from harness.git.publish import fetch_main, note_pushed_tip
+from harness.git.pushslot import push_slot
 from harness.git.repo import GitRepo, PushStatus, identity_env
+from harness.git.upstream import local_upstream_path
 from harness.locks import records
-from harness.locks.claim import holder_check, reconcile
-from harness.locks.release import ReleaseOutcome, fenced_check_parking, rebase_onto, release_change
+from harness.locks.claim import ClaimResult, confirm_claim, drop_if_pending, holder_check, reconcile
+from harness.locks.release import (
+    NextClaim,
+    ReleaseOutcome,
+    fenced_check_parking,
+    plan_next_claim,
+    rebase_onto,
+    release_change,
+)
 from harness.locks.snapshot import read_snapshot
 from harness.workspace import Workspace
 
@@ -89,13 +98,15 @@ class Submitted:
     commit: str
     ref: str
     work_commits: int
+    next_claim: ClaimResult | None = None  # the claim that rode in the same push
 
 
-def submit(ws: Workspace, task: str, role: str, note: str = "") -> Submitted:
+def submit(ws: Workspace, task: str, role: str, note: str = "", claim_next: NextClaim | None = None) -> Submitted:
     """Rebase our work on the tip, add the release commit, push both to the task's queue ref.
 
     Fenced (5) when the tip no longer carries our lock (the work is parked first). The push
     replaces an earlier submission of ours for the task: the runner takes the newest.
+    ``claim_next`` (the loop's): the next task's claim on main rides in the same push.
     """
     abort_interrupted(ws.repo)  # a submission killed during its rebase must not fail the next one
     mine = records.read_record(ws.state_dir, task)  # before reconcile: did this clone hold it?
@@ -112,13 +123,44 @@ def submit(ws: Workspace, task: str, role: str, note: str = "") -> Submitted:
     change = release_change(ws, task, ReleaseOutcome.DONE, note, snap, extra_trailers={ROLE_TRAILER: role}, mine=mine)
     commit = ws.repo.commit_changes(head, change.files, change.message, identity_env(ws.agent))
     ref = queue_ref(task)
-    result = ws.repo.push(commit, ref, force=True)
-    if result.status is not PushStatus.OK:
-        lines = "; ".join(result.remote_lines) or "the upstream refused the push"
-        raise HarnessError(f"{task}: could not submit to {ref}: {lines}; your commits are unchanged")
+    pushed, claimed = _push_with_claim(ws, commit, ref, claim_next) if claim_next else (False, None)
+    if not pushed:
+        result = ws.repo.push(commit, ref, force=True)
+        if result.status is not PushStatus.OK:
+            lines = "; ".join(result.remote_lines) or "the upstream refused the push"
+            raise HarnessError(f"{task}: could not submit to {ref}: {lines}; your commits are unchanged")
     holder_check(ws, snap, task, mine)
     records.drop_record(ws.state_dir, task)  # the queue holds the task now
-    return Submitted(task, commit, ref, work)
+    return Submitted(task, commit, ref, work, next_claim=claimed)
+
+
+def _push_with_claim(ws: Workspace, commit: str, ref: str, claim_next: NextClaim) -> tuple[bool, ClaimResult | None]:
+    """The submission and the next claim in one atomic push: one trip through the upstream per
+    iteration, as a release without the queue makes. (pushed, the claim held or None): not
+    pushed when there was nothing to claim, main moved under the claim or the upstream said no,
+    and the caller pushes the submission alone."""
+    with push_slot(ws.repo):  # the claim moves main: it takes its turn like every push there
+        tip = fetch_main(ws.repo, ws.config.branch)
+        planned = plan_next_claim(ws, claim_next, tip) if tip is not None else None
+        if planned is None or tip is None:
+            return False, None
+        change, claim = planned
+        commit_claim = ws.repo.commit_changes(tip, change.files, change.message, identity_env(ws.agent))
+        specs = ((commit, ref, True), (commit_claim, f"refs/heads/{ws.config.branch}", False))
+        detach = local_upstream_path(ws.repo) is not None  # a kill must not stop receive-pack half-way
+        try:
+            result = ws.repo.push_atomic(specs, detach=detach)
+        except HarnessError:
+            drop_if_pending(ws, claim.task, claim.lock.nonce)
+            raise
+        if result.status is not PushStatus.OK:
+            drop_if_pending(ws, claim.task, claim.lock.nonce)
+            return False, None
+        note_pushed_tip(ws.repo, commit_claim)
+    try:
+        return True, confirm_claim(ws, claim, commit_claim)
+    except LockHeld:
+        return True, None
 
 
 def submits_to_queue(ws: Workspace) -> bool:
