@@ -31,6 +31,7 @@ from harness.queue.submission import Submission, read_submissions
 from harness.queue.verify import Judgement, Verifier, open_upstream
 
 Say = Callable[[str], None]
+GATHER_SECONDS = 0.3  # a submission burst is over when none came for this long
 UNDECIDED_LIMIT = 3  # a submission whose batch keeps failing flakily is refused after this many tries
 
 
@@ -82,6 +83,8 @@ class Runner:
         self.flights: list[Flight] = []
         self.tries: dict[str, int] = {}  # submission commit -> undecided outcomes so far
         self.run_seconds = 0.0  # how long a batch's check takes, recently (0: not known yet)
+        self.seen: dict[str, float] = {}  # submission commit -> when this runner first saw it
+        self.gathering = False  # submissions wait, none under test: look again soon, do not idle
         self._seen: tuple[object, ...] | None = None
 
     # -- the loop ----------------------------------------------------------------------
@@ -99,7 +102,10 @@ class Runner:
                 if until_empty and not self.flights and not read_submissions(self.repo):
                     return
                 if not worked and not self.flights:
-                    self._idle(stop)
+                    if self.gathering:
+                        time.sleep(GATHER_SECONDS / 4)  # submissions wait for their burst to end
+                    else:
+                        self._idle(stop)
         finally:
             self.flights.clear()
             self.journal.set_testing([])
@@ -168,7 +174,9 @@ class Runner:
         flying = {s.task for f in self.flights for s in f.batch.members}
         pending = [s for s in subs if s.task not in flying]
         started = False
-        while pending and len(self.flights) < self.settings.runs_at_once() and self._may_start():
+        now = time.monotonic()
+        self.seen = {s.commit: self.seen.get(s.commit, now) for s in subs}
+        while pending and len(self.flights) < self.settings.runs_at_once() and self._may_start(pending):
             role = pending[0].role
             group = [s for s in pending if s.role == role][: self.settings.batch_size]
             pending = [s for s in pending if s not in group]
@@ -186,22 +194,33 @@ class Runner:
             self.flights.append(Flight(batch, future, time.monotonic()))
             self.journal.batches += 1
             started = True
+        self.gathering = bool(pending) and not self.flights
         if started:
             self.journal.set_testing(s for f in self.flights for s in f.batch.members)
             self._sync_journal()
         return started
 
-    def _may_start(self) -> bool:
-        """Whether another batch may start now. With nothing under test, always. A speculative
-        batch waits until the last one has run for its share of a check (check time / runs at
-        once): runs that start together end together, and a batch of one started just after
-        another holds its slot for a whole check while the next arrivals wait for a slot (the
-        fleet's last submissions, most of all). Staggered, the slots still never stand idle
-        while work waits, so a backlog drains as fast as without the wait."""
-        if not self.flights:
-            return True
+    def _may_start(self, pending: Sequence[Submission]) -> bool:
+        """Whether another batch may start now (the share of a run: recent run time / runs at once).
+
+        Staggered: a speculative batch waits until the last one has run for its share. Runs
+        that start together end together, and a batch of one started just after another holds
+        its slot for a whole run while the next arrivals wait for a slot (a fleet's last
+        submissions, most of all). Staggered, the slots never stand idle while work waits, so
+        a backlog drains as fast as without the wait.
+
+        Gathered: a batch that is not full starts once no submission came for GATHER_SECONDS
+        (bursts: loops started together, sessions of like length, idle loops woken by the same
+        landing), or when its oldest has waited a share. Before the first run there is no
+        share: batches start at once."""
+        now = time.monotonic()
         share = self.run_seconds / self.settings.runs_at_once()
-        return time.monotonic() - self.flights[-1].started >= share
+        if self.flights and now - self.flights[-1].started < share:
+            return False
+        if len(pending) >= self.settings.batch_size:
+            return True
+        arrived = [self.seen.get(s.commit, now) for s in pending]
+        return now - max(arrived) >= min(GATHER_SECONDS, share) or now - min(arrived) >= share
 
     def _learn(self, judgement: Judgement) -> None:
         """Keep ``run_seconds`` near recent suite runs (a check that had to measure a baseline
