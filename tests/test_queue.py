@@ -225,6 +225,27 @@ def test_a_batch_tested_on_a_batch_under_test_runs_the_suite_once(queued: WorkRe
     assert len(runs) == 2 and all(run.startswith("gate-") for run in runs), runs
 
 
+def test_an_idle_runner_measures_mains_baseline_ahead_of_the_first_batch(queued: WorkRepo) -> None:
+    """main's tip has no baseline (the push that configured tests ran none): the runner measures
+    it while nothing is queued, and the first batch then runs the suite once, for itself."""
+    runs_before = len(gate_runs(queued))
+    tip = queued.upstream_git("rev-parse", "main").strip()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "harness", "queue", "run"], cwd=queued.first_clone, start_new_session=True,
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: any(e["run"] == f"baseline-{tip[:12]}" for e in gate_runs(queued)), "main measured ahead")
+        assert submit(queued, "t1", "src/t1.txt", "t1\n").returncode == 0
+        wait_until(lambda: not queue_refs(queued), "t1 to land")
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=60)
+    assert queued.upstream_file("src/t1.txt") == "t1\n"
+    runs = [str(e["run"]) for e in gate_runs(queued)[runs_before:] if e["full"]]
+    assert runs[0] == f"baseline-{tip[:12]}" and [r.split("-")[0] for r in runs[1:]] == ["gate"], runs
+
+
 def under_test(work: WorkRepo) -> list[str]:
     testing = journal_or_empty(work).get("testing") or []
     return [str(entry["task"]) for entry in testing]  # type: ignore[attr-defined]

@@ -85,6 +85,7 @@ class Runner:
         self.run_seconds = 0.0  # how long a batch's check takes, recently (0: not known yet)
         self.seen: dict[str, float] = {}  # submission commit -> when this runner first saw it
         self.gathering = False  # submissions wait, none under test: look again soon, do not idle
+        self.warmed = ""  # the main tip whose baseline was last measured (or tried) ahead
         self._seen: tuple[object, ...] | None = None
 
     # -- the loop ----------------------------------------------------------------------
@@ -195,6 +196,9 @@ class Runner:
             self.journal.batches += 1
             started = True
         self.gathering = bool(pending) and not self.flights
+        if not self.flights and tip != self.warmed:
+            self.warmed = tip  # once per tip: a failed measurement is the first batch's to redo
+            self.pool.submit(self.verifier.warm, tip)
         if started:
             self.journal.set_testing(s for f in self.flights for s in f.batch.members)
             self._sync_journal()

@@ -20,8 +20,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.gate.baseline import Baseline, BaselineStore
 from harness.gate.check import scratch_dir
-from harness.gate.judge import judge_push
-from harness.gate.runs import GateSite
+from harness.gate.judge import judge_push, settings_at
+from harness.gate.runs import GateSite, baseline_for
 from harness.git.repo import GitRepo
 from harness.queue.landing import only_bookkeeping
 
@@ -97,6 +97,34 @@ class Verifier:
             self.baselines.save(decision.baseline)
         ran = decision.run.seconds if decision.run is not None else 0.0
         return Judgement(True, (), time.monotonic() - started, ran)
+
+    def warm(self, tip: str) -> None:
+        """Measure main's baseline while the queue is idle (a fresh runner, or a tip a person's
+        push left unmeasured), so the first batch does not pay a second suite run; a batch
+        started meanwhile waits for this run (``_verdict_of``) instead of measuring again."""
+        with self._lock:
+            if tip in self._under_test:
+                return
+            done = self._under_test[tip] = threading.Event()
+        try:
+            repo = open_upstream(self.upstream)
+            self.inherit_bookkeeping_baseline(repo, tip)
+            config = settings_at(repo, tip)
+            if self.baselines.load(tip) is not None or not config.runs_tests:
+                return
+            with self._lock:
+                self.suite_runs += 1
+            with scratch_dir(self.state / "tmp") as scratch:
+                site = GateSite(
+                    repo=repo, stores=(), write=self.baselines, scratch=scratch, role="", protect=(self.upstream,)
+                )
+                baseline_for(site, tip, config.suite, _quiet)
+        except HarnessError as exc:
+            self.say(f"WARNING queue: could not measure the baseline of {tip[:12]} ahead: {exc}")
+        finally:
+            with self._lock:
+                self._under_test.pop(tip, None)
+            done.set()
 
     def _verdict_of(self, base: str) -> Baseline | None:
         """The baseline of ``base`` once the check of ``base`` under way ends; None when none is."""
