@@ -293,15 +293,21 @@ def test_a_second_runner_refuses_while_the_first_serves(queued: WorkRepo) -> Non
     assert first.returncode == 0
 
 
-def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) -> None:
-    clone = queued.first_clone
+def three_builtin_tasks(work: WorkRepo) -> Path:
+    """main's eight specs replaced by three the builtin agent can do (w1..w3); a clone for the loop."""
+    clone = work.first_clone
     for t in ("w1", "w2", "w3"):
         (clone / "tasks" / f"{t}.yaml").write_text(f"title: {t}\nbody: |\n  @write src/{t}.txt\n  {t}\n  @end\n")
     git(clone, "rm", "-q", *[f"tasks/{t}.yaml" for t in TASKS])
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", "three tasks for the builtin agent")
     git(clone, "push", "-q", "origin", "HEAD:main")
-    agent = queued.clone("loop")
+    return work.clone("loop")
+
+
+def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) -> None:
+    clone = queued.first_clone
+    agent = three_builtin_tasks(queued)
     runner = subprocess.Popen(
         [sys.executable, "-m", "harness", "queue", "run"], cwd=clone, start_new_session=True, stdout=subprocess.PIPE
     )
@@ -327,14 +333,7 @@ def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) 
 def test_a_loop_submission_carries_its_next_claim_in_the_same_push(queued: WorkRepo, tmp_path: Path) -> None:
     """One trip through the upstream per iteration, as without the queue: each submission's
     push also claims the next task (the first claim and the last submission go alone)."""
-    clone = queued.first_clone
-    for t in ("w1", "w2", "w3"):
-        (clone / "tasks" / f"{t}.yaml").write_text(f"title: {t}\nbody: |\n  @write src/{t}.txt\n  {t}\n  @end\n")
-    git(clone, "rm", "-q", *[f"tasks/{t}.yaml" for t in TASKS])
-    git(clone, "add", "-A")
-    git(clone, "commit", "-q", "-m", "three tasks for the builtin agent")
-    git(clone, "push", "-q", "origin", "HEAD:main")
-    agent = queued.clone("loop")
+    agent = three_builtin_tasks(queued)
     pushes = tmp_path / "pushes"  # one line per receive-pack the agent's clone starts
     git(agent, "config", "remote.origin.receivepack", f"echo push >> {pushes}; git-receive-pack")
     loop = run_harness(
