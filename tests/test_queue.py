@@ -327,7 +327,9 @@ def test_a_loop_submits_and_goes_on_without_waiting_for_tests(queued: WorkRepo) 
     assert [json.loads(line)["outcome"] for line in events] == ["queued", "queued", "queued"]
     assert [queued.upstream_file(f"src/{t}.txt") for t in ("w1", "w2", "w3")] == ["w1\n", "w2\n", "w3\n"]
     assert locks(queued) == [] and queue_refs(queued) == []
-    assert 1 <= int(journal(queued)["suite_runs"]) <= 3  # type: ignore[call-overload]
+    # At most one run per batch (main's baseline, measured ahead while idle, is not a batch's).
+    batches = [e for e in gate_runs(queued) if e["full"] and str(e["run"]).startswith("gate-")]
+    assert 1 <= len(batches) <= 3 and int(journal(queued)["suite_runs"]) <= len(batches) + 1  # type: ignore[call-overload]
 
 
 def test_a_loop_submission_carries_its_next_claim_in_the_same_push(queued: WorkRepo, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ class Verifier:
                 scratch=scratch,
                 role=role,
                 protect=(self.upstream,),
-                pending=self._verdict_of,
+                pending=lambda old: self._verdict_of(repo, old),
             )
             try:
                 decision = judge_push(site, base, head, _quiet)
@@ -102,18 +102,21 @@ class Verifier:
         """Measure main's baseline while the queue is idle (a fresh runner, or a tip a person's
         push left unmeasured), so the first batch does not pay a second suite run; a batch
         started meanwhile waits for this run (``_verdict_of``) instead of measuring again."""
+        repo = open_upstream(self.upstream)
+        try:
+            self.inherit_bookkeeping_baseline(repo, tip)
+            if self.baselines.load(tip) is not None or self._verdict_of(repo, tip) is not None:
+                return  # known, or inherited from a claim's parent being measured now
+            config = settings_at(repo, tip)
+        except HarnessError as exc:
+            self.say(f"WARNING queue: could not measure the baseline of {tip[:12]} ahead: {exc}")
+            return
         with self._lock:
-            if tip in self._under_test:
+            if tip in self._under_test or not config.runs_tests:
                 return
             done = self._under_test[tip] = threading.Event()
+            self.suite_runs += 1
         try:
-            repo = open_upstream(self.upstream)
-            self.inherit_bookkeeping_baseline(repo, tip)
-            config = settings_at(repo, tip)
-            if self.baselines.load(tip) is not None or not config.runs_tests:
-                return
-            with self._lock:
-                self.suite_runs += 1
             with scratch_dir(self.state / "tmp") as scratch:
                 site = GateSite(
                     repo=repo, stores=(), write=self.baselines, scratch=scratch, role="", protect=(self.upstream,)
@@ -126,18 +129,36 @@ class Verifier:
                 self._under_test.pop(tip, None)
             done.set()
 
-    def _verdict_of(self, base: str) -> Baseline | None:
-        """The baseline of ``base`` once the check of ``base`` under way ends; None when none is."""
-        with self._lock:
-            running = self._under_test.get(base)
-        if running is None:
+    def _verdict_of(self, repo: GitRepo, base: str) -> Baseline | None:
+        """The baseline of ``base`` once the check under way of it, or of an ancestor it differs
+        from by bookkeeping only (a claim on a tip being measured), ends; None when none is."""
+        awaited = self._awaited(repo, base)
+        if awaited is None:
             return None
-        running.wait()
         with self._lock:
-            failed = base in self._failed
+            running = self._under_test.get(awaited)
+        if running is not None:
+            running.wait()
+        with self._lock:
+            failed = awaited in self._failed
         if failed:
-            raise Superseded(f"the batch at {base[:12]} under this one failed; this batch is tested again")
+            raise Superseded(f"the batch at {awaited[:12]} under this one failed; this batch is tested again")
+        self.inherit_bookkeeping_baseline(repo, base)
         return self.baselines.load(base)  # None when its verifier changed: measured under the new one
+
+    def _awaited(self, repo: GitRepo, tip: str) -> str | None:
+        """``tip`` or its nearest first-parent ancestor through bookkeeping commits that a check
+        is measuring now; None when there is none."""
+        current = tip
+        for _ in range(INHERIT_DEPTH):
+            with self._lock:
+                if current in self._under_test:
+                    return current
+            parent = repo.rev_parse(f"{current}^1")
+            if parent is None or not only_bookkeeping(repo, parent, current):
+                return None
+            current = parent
+        return None
 
     def inherit_bookkeeping_baseline(self, repo: GitRepo, tip: str) -> None:
         if self.baselines.load(tip) is not None:
