@@ -124,8 +124,8 @@ def submit(ws: Workspace, task: str, role: str, note: str = "", claim_next: Next
     commit = ws.repo.commit_changes(head, change.files, change.message, identity_env(ws.agent))
     ref = queue_ref(task)
     pushed, claimed = _push_with_claim(ws, commit, ref, claim_next) if claim_next else (False, None)
-    if not pushed:
-        result = ws.repo.push(commit, ref, force=True)
+    if not pushed:  # detached from a local upstream: a kill must not stop receive-pack half-way
+        result = ws.repo.push(commit, ref, force=True, detach=local_upstream_path(ws.repo) is not None)
         if result.status is not PushStatus.OK:
             lines = "; ".join(result.remote_lines) or "the upstream refused the push"
             raise HarnessError(f"{task}: could not submit to {ref}: {lines}; your commits are unchanged")
