@@ -13,8 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from harness.config import known_roles, load_config
 from harness.locks import records
 from harness.runtime.fleetrecord import default_name, load_record
+from harness.runtime.fleetstate import check_roles
+from harness.runtime.fleetstate import known_roles as fleet_roles
 from harness.runtime.local import LocalRuntime
 from tests.conftest import WorkRepo, assert_one_line_error, commit_file, git, run_harness, wait_until
 from tests.loophelpers import locks_upstream, script, write_task
@@ -189,3 +192,23 @@ def test_down_leaves_no_lock_held_by_a_loop_whose_agent_cannot_start(work: WorkR
         down = run_harness("down", cwd=work.first_clone, env=env)
     assert down.returncode == 0, down.stderr
     assert locks_upstream(work) == []
+
+
+def test_up_accepts_the_roles_a_loop_accepts(work: WorkRepo) -> None:
+    """harness.yaml naming its own roles does not make the default ones unknown to `up`, since
+    `harness loop --role core-dev` accepts them: both sides use one rule."""
+    clone = work.first_clone
+    (clone / "prompts").mkdir(exist_ok=True)
+    for prompt in (clone / "prompts").glob("*.md"):  # the default roles' prompts are the harness's own
+        prompt.unlink()
+    (clone / "prompts" / "reviewer.md").write_text("review\n")
+    config = (clone / "harness.yaml").read_text() + "roles:\n  backend:\n    description: server code\n"
+    (clone / "harness.yaml").write_text(config)
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "roles of our own")
+    pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone, capture_output=True, text=True,
+                            env={**os.environ, "HARNESS_ROLE": "lead"}, check=False)  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    loop_roles = known_roles(load_config(clone), clone / "prompts")
+    assert fleet_roles(work.upstream) == loop_roles >= {"backend", "reviewer", "core-dev"}
+    check_roles(work.upstream, ["backend", "reviewer", "core-dev"])  # raises for an unknown one

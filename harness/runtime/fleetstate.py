@@ -159,7 +159,7 @@ def release_abandoned(clone: Path, agent: str, tasks: Iterable[str], why: str) -
 
 
 def check_roles(upstream: Path, roles: Iterable[str]) -> None:
-    """Roles must be known to the work repo: in harness.yaml's roles or with a prompt file."""
+    """Roles must be known to the work repo, by the rule the loop applies (config.known_roles)."""
     known = known_roles(upstream)
     unknown = [r for r in roles if r not in known]
     if unknown:
@@ -167,10 +167,13 @@ def check_roles(upstream: Path, roles: Iterable[str]) -> None:
 
 
 def known_roles(upstream: Path) -> set[str]:
+    """config.known_roles as upstream main says it: harness.yaml's roles, the default ones, and
+    any with a prompt file under prompts/ (a loop would accept exactly these)."""
+    from harness.config import known_roles as roles_of
+
     repo = GitRepo(upstream)
     prompts = repo.run("ls-tree", "--name-only", "main", "prompts/", check=False).stdout.decode().split()
-    known = {Path(p).stem for p in prompts if p.endswith(".md")}
-    return known | set(upstream_config(upstream).roles)
+    return roles_of(upstream_config(upstream)) | {Path(p).stem for p in prompts if p.endswith(".md")}
 
 
 def upstream_config(upstream: Path) -> Config:
