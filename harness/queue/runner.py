@@ -83,14 +83,16 @@ class Runner:
         self.flights: list[Flight] = []
         self.tries: dict[str, int] = {}  # submission commit -> undecided outcomes so far
         self.run_seconds = 0.0  # how long a batch's check takes, recently (0: not known yet)
-        self.seen: dict[str, float] = {}  # submission commit -> when this runner first saw it
+        self.arrived_at: dict[str, float] = {}  # submission commit -> when this runner first saw it
         self.gathering = False  # submissions wait, none under test: look again soon, do not idle
         self.warmed = ""  # the main tip whose baseline was last measured (or tried) ahead
+        self.draining = False  # --until-empty: no measuring ahead for batches that will not come
         self._seen: tuple[object, ...] | None = None
 
     # -- the loop ----------------------------------------------------------------------
 
     def serve(self, stop: Callable[[], bool], until_empty: bool = False) -> None:
+        self.draining = until_empty
         try:
             while not stop():
                 if not (self.upstream / "HEAD").exists():
@@ -176,7 +178,7 @@ class Runner:
         pending = [s for s in subs if s.task not in flying]
         started = False
         now = time.monotonic()
-        self.seen = {s.commit: self.seen.get(s.commit, now) for s in subs}
+        self.arrived_at = {s.commit: self.arrived_at.get(s.commit, now) for s in subs}
         while pending and len(self.flights) < self.settings.runs_at_once() and self._may_start(pending):
             role = pending[0].role
             group = [s for s in pending if s.role == role][: self.settings.batch_size]
@@ -196,7 +198,7 @@ class Runner:
             self.journal.batches += 1
             started = True
         self.gathering = bool(pending) and not self.flights
-        if not self.flights and tip != self.warmed:
+        if not self.flights and not self.draining and tip != self.warmed:
             self.warmed = tip  # once per tip: a failed measurement is the first batch's to redo
             self.pool.submit(self.verifier.warm, tip)
         if started:
@@ -223,7 +225,7 @@ class Runner:
             return False
         if len(pending) >= self.settings.batch_size:
             return True
-        arrived = [self.seen.get(s.commit, now) for s in pending]
+        arrived = [self.arrived_at.get(s.commit, now) for s in pending]
         return now - max(arrived) >= min(GATHER_SECONDS, share) or now - min(arrived) >= share
 
     def _learn(self, judgement: Judgement) -> None:
