@@ -70,13 +70,14 @@ class WorkRepo:
         return git(self.upstream, *args)
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 120, every: float = 0.05) -> None:
     """Wait for a condition, never for a fixed time: the suite must pass on a loaded machine.
-    The deadline is generous because it only bounds a failure, it never paces a pass."""
+    The deadline is generous because it only bounds a failure, it never paces a pass.
+    ``every``: the pause between looks (longer for a check that starts a process, like docker)."""
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import WorkRepo, git, run_harness
+from tests.conftest import WorkRepo, git, run_harness, wait_until
 from tests.docker_support import Fleet, agent_image, docker, engine  # noqa: F401
 
 pytestmark = pytest.mark.docker
@@ -31,10 +29,12 @@ def test_three_builtin_agents_drain_the_queue_and_down_leaves_nothing(agent_imag
     volumes_before = set(docker("volume", "ls", "-q").stdout.split())
     try:
         fleet.up(work.upstream, {"core-dev": 3}, "--exit-when-idle", "--idle-backoff", "0.5", memory="512m")
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while any(info.state in ("running", "restarting") for info in fleet.runtime.ps(fleet.name)):
-            assert time.monotonic() < deadline, "the fleet did not drain the queue in time"
-            time.sleep(1)
+        wait_until(
+            lambda: not any(info.state in ("running", "restarting") for info in fleet.runtime.ps(fleet.name)),
+            "the fleet to drain the queue",
+            timeout=DRAIN_TIMEOUT,
+            every=1,
+        )
         states = {info.agent: info.state for info in fleet.runtime.ps(fleet.name)}
         assert states == dict.fromkeys(fleet.agents(), "exited")
         exits = [docker("inspect", "-f", "{{.State.ExitCode}}", fleet.container(a)).stdout.strip() for a in states]

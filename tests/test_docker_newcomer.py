@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import yaml
 
 from harness.runtime.docker import import_rootfs
 from harness.runtime.fleetrecord import default_name, load_record
-from tests.conftest import WorkRepo, run_harness
+from tests.conftest import WorkRepo, run_harness, wait_until
 from tests.docker_support import agent_image, docker, engine  # noqa: F401
 
 pytestmark = pytest.mark.docker
@@ -38,12 +37,12 @@ def test_a_plain_down_stops_the_docker_fleet_up_started(agent_image: str, work: 
         record = load_record(work.upstream)
         assert record is not None and record.runtime == "docker" and record.name == name
         other = work.clone("other")
-        deadline = time.monotonic() + 240
-        while "status: done" not in (work.upstream_file("tasks/t2.yaml") or "") or "status: done" not in (
-            work.upstream_file("tasks/t1.yaml") or ""
-        ):
-            assert time.monotonic() < deadline, "the Docker fleet did not do its two tasks"
-            time.sleep(1)
+        wait_until(
+            lambda: all("status: done" in (work.upstream_file(f"tasks/{t}.yaml") or "") for t in ("t1", "t2")),
+            "the Docker fleet to do its two tasks",
+            timeout=240,
+            every=1,
+        )
         rows = yaml.safe_load(run_harness("ps", "--json", cwd=other, env=env).stdout)
         assert sorted(r["agent"] for r in rows) == ["core-dev-01", "core-dev-02"]
     finally:
