@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -254,17 +253,6 @@ def test_a_tampered_baseline_is_measured_again_never_trusted(gated: WorkRepo) ->
     )
     assert_refused_regression(gated, result, before)
     assert tip_baseline(gated) == {"tests/test_app.py::test_add", "tests/test_app.py::test_mul"}  # re-measured
-
-
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_the_tests_cannot_reach_a_server_outside_the_sandbox(gated: WorkRepo, listener: socket.socket) -> None:

@@ -7,7 +7,6 @@ import fcntl
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,17 +30,6 @@ def tree(tmp_path: Path) -> Path:
     root.mkdir()
     (root / "file.txt").write_text("original\n")
     return root
-
-
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def reach(port: int) -> str:
